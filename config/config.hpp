@@ -1,0 +1,111 @@
+// The validated, immutable configuration: what config_loader.cpp produces from the TOML file and
+// what tls/ and proxy/ consume. Plain data only; no TOML types leak out of config/.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/socket_address.hpp"
+
+namespace tlsfront {
+
+// Where a value came from, so that errors found after parsing (a certificate that does not load,
+// a key that does not match) can still name FILE:LINE:COLUMN.
+struct SourcePlace {
+    std::string file;
+    uint32_t line = 0;
+    uint32_t column = 0;
+
+    std::string describe() const;  // "FILE:LINE:COLUMN"
+};
+
+// A path named in the config, with the place that named it.
+struct ConfiguredPath {
+    std::string path;
+    SourcePlace place;
+
+    bool empty() const { return path.empty(); }
+};
+
+// A certificate chain and its private key (PEM; both may be the same file).
+struct CertificateSource {
+    ConfiguredPath cert;
+    ConfiguredPath key;
+    ConfiguredPath key_password_file;  // first line of the file is the passphrase
+    ConfiguredPath alt_cert;           // second certificate of another key type
+    ConfiguredPath alt_key;
+
+    bool has_cert() const { return !cert.empty(); }
+};
+
+enum class TlsVersion : uint16_t { tls1_2 = 0x0303, tls1_3 = 0x0304 };
+
+// [tls] and [listener.tls]: the listener's block is the global one with its own keys laid over.
+struct TlsSettings {
+    CertificateSource certificate;
+    TlsVersion min_version = TlsVersion::tls1_2;
+    std::string ciphers;  // TLS 1.2 cipher list; empty = the secure default in tls/
+    SourcePlace ciphers_place;
+    std::vector<std::string> groups{"X25519", "P-256"};
+    SourcePlace groups_place;
+    bool session_tickets = true;
+};
+
+enum class MailProtocol { imap, pop3, smtp };
+enum class ProxyProtocolVersion { off, v1, v2 };
+enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
+enum class LogFormat { text, json };
+
+struct ListenerConfig {
+    std::string name;
+    std::vector<SocketAddress> listen;  // IPv4 and/or IPv6
+    MailProtocol protocol = MailProtocol::imap;
+    SocketAddress backend;  // host:port or unix:/path
+    ProxyProtocolVersion proxy_protocol = ProxyProtocolVersion::off;
+    TlsSettings tls;  // effective settings: [tls] merged with [listener.tls]
+    SourcePlace place;  // the [[listener]] table
+};
+
+// [[local_name]]: certificate chosen by SNI. Names are lower-case; "*.example.net" matches exactly
+// one label in front of example.net.
+struct LocalNameConfig {
+    std::vector<std::string> names;
+    CertificateSource certificate;
+    SourcePlace place;
+};
+
+// [[local]]: certificate chosen by the local (destination) address of the connection.
+struct LocalAddressConfig {
+    SocketAddress address;  // port 0: any port
+    CertificateSource certificate;
+    SourcePlace place;
+};
+
+struct ServerSettings {
+    unsigned workers = 0;  // 0 = one per online CPU
+    uint64_t max_connections = 100000;
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds connect_timeout{5'000};
+    std::chrono::milliseconds idle_timeout{35 * 60'000};
+    std::chrono::milliseconds shutdown_grace{30'000};
+    LogLevel log_level = LogLevel::info;
+    LogFormat log_format = LogFormat::text;
+};
+
+struct Config {
+    std::string path;
+    ServerSettings server;
+    TlsSettings tls;  // the global [tls] block
+    std::vector<LocalNameConfig> local_names;
+    std::vector<LocalAddressConfig> locals;
+    std::vector<ListenerConfig> listeners;
+};
+
+const char* to_string(MailProtocol p);
+const char* to_string(ProxyProtocolVersion v);
+const char* to_string(TlsVersion v);
+
+}  // namespace tlsfront

@@ -1,0 +1,13 @@
+// The normalised summary `tlsfront --check` prints: listeners, and which certificate serves
+// which names.
+#pragma once
+
+#include <ostream>
+
+#include "proxy/runtime.hpp"
+
+namespace tlsfront {
+
+void print_check_summary(const PreparedConfig& prepared, std::ostream& out);
+
+}  // namespace tlsfront

@@ -1,0 +1,298 @@
+// Connection life cycle: accept -> TLS handshake -> backend connect -> (relay) -> close and log.
+#include "proxy/connection.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/backend_connector.hpp"
+#include "proxy/log.hpp"
+#include "proxy/protocol_refusal.hpp"
+#include "proxy/worker.hpp"
+#include "tls/server_context.hpp"
+
+namespace tlsfront {
+
+const char* to_string(CloseReason reason) {
+    switch (reason) {
+    case CloseReason::done: return "done";
+    case CloseReason::handshake_timeout: return "handshake_timeout";
+    case CloseReason::handshake_failed: return "handshake_failed";
+    case CloseReason::client_disconnected: return "client_disconnected";
+    case CloseReason::backend_unreachable: return "backend_unreachable";
+    case CloseReason::idle_timeout: return "idle_timeout";
+    case CloseReason::client_error: return "client_error";
+    case CloseReason::backend_error: return "backend_error";
+    case CloseReason::tls_error: return "tls_error";
+    case CloseReason::shutdown: return "shutdown";
+    }
+    return "unknown";
+}
+
+Connection::Connection(Worker& worker, const ListenerRuntime& listener, UniqueFd client, const SocketAddress& peer,
+                       uint64_t id)
+    : worker_(worker), listener_(listener), client_(std::move(client)), id_(id), started_ms_(worker.now_ms()) {
+    std::memcpy(&peer_, &peer.storage, std::min<size_t>(sizeof peer_, peer.length));
+}
+
+Connection::~Connection() {
+    DeadlineList::remove(*this);
+    release_client_input();
+    release_backend_input();
+    if (tls_io_.out) worker_.send_buffers().release(tls_io_.out);
+    if (backend_out_) worker_.send_buffers().release(backend_out_);
+}
+
+void Connection::start() {
+    ssl_ = listener_.tls->new_session(client_.get());
+    if (!ssl_ || !attach_transport(ssl_.get(), &tls_io_)) return close(CloseReason::tls_error, "out of memory");
+    worker_.handshake_deadlines().arm(*this, worker_.now_ms());
+    arm_client_receive();
+}
+
+void Connection::submit(IoOp op) {
+    io_uring_sqe* sqe = worker_.next_sqe();
+    ProvidedBufferRing& ring = worker_.receive_buffers();
+    switch (op) {
+    case IoOp::client_recv:
+    case IoOp::backend_recv:
+        io_uring_prep_recv(sqe, op == IoOp::client_recv ? client_.get() : backend_.get(), nullptr,
+                           ring.buffer_size(), 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = ring.group_id();
+        set(op == IoOp::client_recv ? client_recv_armed : backend_recv_armed);
+        break;
+    case IoOp::client_send:
+        io_uring_prep_send(sqe, client_.get(), tls_io_.out + client_sent_, tls_io_.out_len - client_sent_, MSG_NOSIGNAL);
+        set(client_send_busy);
+        break;
+    case IoOp::backend_send:
+        io_uring_prep_send(sqe, backend_.get(), backend_out_ + backend_sent_, backend_out_len_ - backend_sent_,
+                           MSG_NOSIGNAL);
+        set(backend_send_busy);
+        break;
+    case IoOp::backend_connect: {
+        const SocketAddress& address = listener_.config->backend;
+        io_uring_prep_connect(sqe, backend_.get(), address.get(), address.length);
+        break;
+    }
+    default: return;
+    }
+    io_uring_sqe_set_data64(sqe, make_user_data(this, op));
+    ++pending_ops_;
+}
+
+void Connection::arm_client_receive() {
+    if (!has(client_recv_armed) && !has(client_eof) && state_ < State::flushing) submit(IoOp::client_recv);
+}
+
+void Connection::arm_backend_receive() {
+    if (!has(backend_recv_armed) && !has(backend_eof) && state_ < State::flushing) submit(IoOp::backend_recv);
+}
+
+void Connection::retry_receive(IoOp op) {
+    if (op == IoOp::client_recv) arm_client_receive();
+    else arm_backend_receive();
+}
+
+void Connection::on_completion(IoOp op, int result, uint32_t cqe_flags) {
+    --pending_ops_;
+    switch (op) {
+    case IoOp::client_recv: return on_client_received(result, cqe_flags);
+    case IoOp::client_send: return on_client_sent(result);
+    case IoOp::backend_connect: return on_backend_connected(result);
+    case IoOp::backend_recv: return on_backend_received(result, cqe_flags);
+    case IoOp::backend_send: return on_backend_sent(result);
+    default: return;
+    }
+}
+
+void Connection::on_client_received(int result, uint32_t cqe_flags) {
+    clear(client_recv_armed);
+    if (cqe_flags & IORING_CQE_F_BUFFER) {
+        worker_.receive_buffers().taken();
+        client_in_buffer_ = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    }
+    if (state_ >= State::flushing) {
+        release_client_input();
+        if (state_ == State::flushing && result <= 0 && result != -ENOBUFS) close(reason_, error_);
+        return;
+    }
+    if (result == -ENOBUFS) return worker_.wait_for_receive_buffer(*this, IoOp::client_recv);
+    if (result < 0) {
+        release_client_input();
+        if (state_ == State::handshake) return close(CloseReason::client_disconnected, strerrorname_np(-result));
+        return close(CloseReason::client_error, strerrorname_np(-result));
+    }
+    if (result == 0) {
+        release_client_input();
+        set(client_eof);
+        if (state_ == State::handshake) return close(CloseReason::client_disconnected, "eof during handshake");
+        if (state_ == State::relaying) pump_client_to_backend();
+        return;
+    }
+    tls_io_.in = worker_.receive_buffers().data(client_in_buffer_);
+    tls_io_.in_len = static_cast<uint32_t>(result);
+    if (state_ == State::handshake) return continue_handshake();
+    if (state_ == State::relaying) {
+        worker_.idle_deadlines().arm(*this, worker_.now_ms());
+        pump_client_to_backend();
+    }
+    // While connecting, the bytes wait in the buffer until the backend is there.
+}
+
+void Connection::on_client_sent(int result) {
+    clear(client_send_busy);
+    if (state_ >= State::closing) return;
+    if (result < 0) return close(CloseReason::client_error, strerrorname_np(-result));
+    client_sent_ += static_cast<uint32_t>(result);
+    if (client_sent_ < tls_io_.out_len) return submit(IoOp::client_send);
+    tls_io_.out_len = client_sent_ = 0;
+    if (state_ == State::flushing) return close(reason_, error_);
+    if (has(close_notify_queued) && !has(client_write_shut)) {
+        ::shutdown(client_.get(), SHUT_WR);
+        set(client_write_shut);
+    }
+    if (state_ == State::handshake) return continue_handshake();
+    if (state_ != State::relaying) return release_idle_output();
+    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    pump_backend_to_client();
+    pump_client_to_backend();
+    if (state_ == State::relaying) maybe_done();
+}
+
+void Connection::continue_handshake() {
+    if (has(client_send_busy) || !ensure_client_output()) return;
+    int ret = SSL_do_handshake(ssl_.get());
+    if (ret == 1) return handshake_complete();
+    if (!handle_ssl_error(ret, "handshake")) return;
+    flush_to_client();
+    if (tls_io_.in_len == 0) {
+        release_client_input();
+        arm_client_receive();
+    }
+}
+
+void Connection::handshake_complete() {
+    flush_to_client();  // TLS 1.2 Finished, TLS 1.3 tickets
+    if (tls_io_.in_len == 0) release_client_input();
+    DeadlineList::remove(*this);
+    state_ = State::connecting;
+    connect_backend();
+}
+
+void Connection::connect_backend() {
+    backend_ = open_backend_socket(listener_.config->backend);
+    if (!backend_) return refuse_backend_unavailable(errno);
+    worker_.connect_deadlines().arm(*this, worker_.now_ms());
+    submit(IoOp::backend_connect);
+}
+
+void Connection::on_backend_connected(int result) {
+    if (state_ >= State::closing) return;
+    if (result == -ECANCELED) return refuse_backend_unavailable(ETIMEDOUT);
+    if (result < 0) return refuse_backend_unavailable(-result);
+    state_ = State::relaying;
+    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    arm_backend_receive();
+    pump_client_to_backend();
+}
+
+// The client has finished its handshake: tell it, in its own protocol, why it is being let go.
+void Connection::refuse_backend_unavailable(int error) {
+    const char* cause = error == ETIMEDOUT ? "connect_timeout" : strerrorname_np(error);
+    LogLine(LogLevel::warn, "backend_unreachable")
+        .hex_field("conn", id_)
+        .field("listener", listener_.config->name)
+        .field("backend", listener_.config->backend.to_string())
+        .field("error", cause);
+    backend_.reset();
+    release_client_input();
+    std::string_view line = backend_unavailable_line(listener_.config->protocol);
+    if (!has(client_send_busy) && ensure_client_output()) {
+        SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
+        SSL_shutdown(ssl_.get());
+    }
+    close_after_flush(CloseReason::backend_unreachable, cause);
+}
+
+// Sends what is queued for the client (an alert, a refusal, close_notify), then closes. The
+// handshake timeout bounds how long a client that does not read can hold this up.
+void Connection::close_after_flush(CloseReason reason, const char* error) {
+    reason_ = reason;
+    error_ = error;
+    if (state_ >= State::flushing) return;
+    flush_to_client();
+    if (!has(client_send_busy)) return close(reason, error);
+    state_ = State::flushing;
+    worker_.handshake_deadlines().arm(*this, worker_.now_ms());
+}
+
+void Connection::on_deadline() {
+    switch (state_) {
+    case State::handshake: return close(CloseReason::handshake_timeout);
+    case State::connecting:
+        // The connect is still in flight: cancelling it completes it with -ECANCELED.
+        if (io_uring_sqe* sqe = worker_.next_sqe()) {
+            io_uring_prep_cancel_fd(sqe, backend_.get(), IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
+        }
+        return;
+    case State::relaying: return close(CloseReason::idle_timeout);
+    case State::flushing: return close(reason_, error_);
+    default: return;
+    }
+}
+
+void Connection::abort(CloseReason reason) { close(reason); }
+
+void Connection::close(CloseReason reason, const char* error) {
+    if (state_ >= State::closing) return;
+    reason_ = reason;
+    error_ = error;
+    state_ = State::closing;
+    DeadlineList::remove(*this);
+    for (int fd : {client_.get(), backend_.get()}) {
+        if (fd < 0 || pending_ops_ == 0) continue;
+        io_uring_sqe* sqe = worker_.next_sqe();
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
+    }
+    finish();
+}
+
+void Connection::finish() {
+    log_close();
+    state_ = State::closed;
+    // The fds stay open until the cancelled requests complete (the destructor closes them):
+    // closing earlier could hand their numbers to new connections while requests still refer to them.
+}
+
+void Connection::log_close() const {
+    char client[INET6_ADDRSTRLEN + 8] = "-";
+    char host[INET6_ADDRSTRLEN] = "";
+    if (peer_.sa.sa_family == AF_INET && inet_ntop(AF_INET, &peer_.v4.sin_addr, host, sizeof host))
+        snprintf(client, sizeof client, "%s:%u", host, ntohs(peer_.v4.sin_port));
+    else if (peer_.sa.sa_family == AF_INET6 && inet_ntop(AF_INET6, &peer_.v6.sin6_addr, host, sizeof host))
+        snprintf(client, sizeof client, "[%s]:%u", host, ntohs(peer_.v6.sin6_port));
+    bool established = ssl_ && SSL_is_init_finished(ssl_.get());
+    const SSL_CIPHER* cipher = established ? SSL_get_current_cipher(ssl_.get()) : nullptr;
+    const char* sni = ssl_ ? SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name) : nullptr;
+    LogLine line(LogLevel::info, "close");
+    line.hex_field("conn", id_)
+        .field("listener", listener_.config->name)
+        .field("client", client)
+        .field("sni", sni ? sni : "-")
+        .field("tls", established ? SSL_get_version(ssl_.get()) : "-")
+        .field("cipher", cipher ? SSL_CIPHER_standard_name(cipher) : "-")
+        .field("bytes_in", bytes_in_)
+        .field("bytes_out", bytes_out_)
+        .field("duration_ms", worker_.now_ms() - started_ms_)
+        .field("reason", to_string(reason_));
+    if (error_) line.field("error", error_);
+}
+
+}  // namespace tlsfront

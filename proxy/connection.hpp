@@ -1,0 +1,136 @@
+// Connection: one client from accept to close. It owns the client socket, the TLS session and the
+// backend socket, and moves through handshake -> backend connect -> relay -> close, driven by the
+// io_uring completions its Worker hands it. connection.cpp has the life cycle, connection_relay.cpp
+// the two relay directions with backpressure and half-close.
+#pragma once
+
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include <cstdint>
+
+#include "config/socket_address.hpp"
+#include "proxy/deadline_list.hpp"
+#include "proxy/io_op.hpp"
+#include "proxy/unique_fd.hpp"
+#include "tls/tls_transport.hpp"
+
+namespace tlsfront {
+
+class Worker;
+struct ListenerRuntime;
+
+enum class CloseReason : uint8_t {
+    done,
+    handshake_timeout,
+    handshake_failed,
+    client_disconnected,
+    backend_unreachable,
+    idle_timeout,
+    client_error,
+    backend_error,
+    tls_error,
+    shutdown,
+};
+const char* to_string(CloseReason reason);
+
+// 16-byte aligned: the low four bits of its address carry the IoOp in io_uring user_data.
+class alignas(16) Connection : public DeadlineHook {
+public:
+    Connection(Worker& worker, const ListenerRuntime& listener, UniqueFd client, const SocketAddress& peer,
+               uint64_t id);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start();
+    void on_completion(IoOp op, int result, uint32_t cqe_flags);
+    void on_deadline();
+    // Ends the connection now (shutdown grace over); pending I/O is cancelled.
+    void abort(CloseReason reason);
+    // Closed and no io_uring operation refers to it any more: the worker may free it.
+    bool finished() const { return state_ == State::closed && pending_ops_ == 0; }
+    // A receive that found the provided-buffer ring empty; retried when buffers come back.
+    void retry_receive(IoOp op);
+
+    uint32_t worker_slot = 0;  // index in the worker's connection table
+
+private:
+    // flushing: a last message (alert, refusal, close_notify) goes out, then the connection closes.
+    enum class State : uint8_t { handshake, connecting, relaying, flushing, closing, closed };
+    enum Flag : uint16_t {
+        client_recv_armed = 1 << 0,
+        backend_recv_armed = 1 << 1,
+        client_send_busy = 1 << 2,
+        backend_send_busy = 1 << 3,
+        client_eof = 1 << 4,          // no more data will come from the client
+        backend_write_shut = 1 << 5,  // EOF passed on to the backend
+        backend_eof = 1 << 6,         // no more data will come from the backend
+        close_notify_queued = 1 << 7,
+        client_write_shut = 1 << 8,  // close_notify sent and TCP FIN passed on to the client
+    };
+    bool has(Flag f) const { return flags_ & f; }
+    void set(Flag f) { flags_ |= f; }
+    void clear(Flag f) { flags_ &= static_cast<uint16_t>(~f); }
+
+    // connection.cpp: life cycle
+    void continue_handshake();
+    void handshake_complete();
+    void connect_backend();
+    void on_backend_connected(int result);
+    void refuse_backend_unavailable(int error);
+    void close_after_flush(CloseReason reason, const char* error);
+    void close(CloseReason reason, const char* error = nullptr);
+    void finish();
+    void log_close() const;
+    void submit(IoOp op);
+    void arm_client_receive();
+    void arm_backend_receive();
+    void on_client_received(int result, uint32_t cqe_flags);
+    void on_client_sent(int result);
+
+    // connection_relay.cpp: the relay
+    void pump_client_to_backend();
+    void pump_backend_to_client();
+    void on_backend_received(int result, uint32_t cqe_flags);
+    void on_backend_sent(int result);
+    void flush_to_client();
+    void flush_to_backend();
+    void release_client_input();
+    void release_backend_input();
+    bool ensure_client_output();
+    void release_idle_output();
+    void maybe_done();
+    bool handle_ssl_error(int ret, const char* during);
+
+    Worker& worker_;
+    const ListenerRuntime& listener_;
+    UniqueFd client_;
+    UniqueFd backend_;
+    bssl::UniquePtr<SSL> ssl_;
+    TlsTransport tls_io_;  // ciphertext in (ring buffer) and out (pool block)
+    uint32_t client_sent_ = 0;
+    uint16_t client_in_buffer_ = kNoBuffer;
+    uint16_t backend_in_buffer_ = kNoBuffer;
+    uint32_t backend_in_offset_ = 0;
+    uint32_t backend_in_len_ = 0;
+    uint8_t* backend_out_ = nullptr;  // plaintext toward the backend
+    uint32_t backend_out_len_ = 0;
+    uint32_t backend_sent_ = 0;
+    State state_ = State::handshake;
+    CloseReason reason_ = CloseReason::done;
+    uint16_t flags_ = 0;
+    uint16_t pending_ops_ = 0;
+    const char* error_ = nullptr;  // static string explaining reason_
+    uint64_t id_;
+    uint64_t started_ms_;
+    uint64_t bytes_in_ = 0;   // plaintext client -> backend
+    uint64_t bytes_out_ = 0;  // plaintext backend -> client
+    union {
+        sockaddr sa;
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    } peer_{};
+};
+
+}  // namespace tlsfront

@@ -1,0 +1,193 @@
+// The relay. Each direction has at most one operation in flight: while a send to one side is
+// pending, nothing more is read from the other (backpressure), so memory per connection is bounded
+// by one receive buffer and one send block per direction, and by nothing at all when idle.
+//   client -> backend: ciphertext lands in a ring buffer, SSL_read decrypts into a send block.
+//   backend -> client: plaintext lands in a ring buffer, SSL_write seals into a send block.
+// Half-close: client EOF (close_notify or FIN) -> shutdown(SHUT_WR) toward the backend; backend
+// EOF -> close_notify and FIN toward the client; each direction ends on its own.
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "proxy/connection.hpp"
+#include "proxy/worker.hpp"
+
+namespace tlsfront {
+
+bool Connection::ensure_client_output() {
+    if (!tls_io_.out) {
+        tls_io_.out = worker_.send_buffers().acquire();
+        tls_io_.out_cap = worker_.send_buffers().block_size();
+        tls_io_.out_len = 0;
+    }
+    return true;
+}
+
+// Gives back send blocks that hold nothing: an idle connection keeps no I/O memory.
+void Connection::release_idle_output() {
+    if (tls_io_.out && tls_io_.out_len == 0 && !has(client_send_busy)) {
+        worker_.send_buffers().release(tls_io_.out);
+        tls_io_.out = nullptr;
+        tls_io_.out_cap = 0;
+    }
+    if (backend_out_ && backend_out_len_ == 0 && !has(backend_send_busy)) {
+        worker_.send_buffers().release(backend_out_);
+        backend_out_ = nullptr;
+    }
+}
+
+void Connection::release_client_input() {
+    if (client_in_buffer_ == kNoBuffer) return;
+    worker_.recycle_receive_buffer(client_in_buffer_);
+    client_in_buffer_ = kNoBuffer;
+    tls_io_.in = nullptr;
+    tls_io_.in_len = 0;
+}
+
+void Connection::release_backend_input() {
+    if (backend_in_buffer_ == kNoBuffer) return;
+    worker_.recycle_receive_buffer(backend_in_buffer_);
+    backend_in_buffer_ = kNoBuffer;
+    backend_in_offset_ = backend_in_len_ = 0;
+}
+
+void Connection::flush_to_client() {
+    if (!has(client_send_busy) && tls_io_.out_len > client_sent_) submit(IoOp::client_send);
+}
+
+void Connection::flush_to_backend() {
+    if (!has(backend_send_busy) && backend_out_len_ > backend_sent_) submit(IoOp::backend_send);
+}
+
+// Returns true when the SSL call may be retried later (it wants I/O); otherwise the connection
+// is on its way out, with BoringSSL's alert (if it queued one) sent first.
+bool Connection::handle_ssl_error(int ret, const char* during) {
+    switch (SSL_get_error(ssl_.get(), ret)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: ERR_clear_error(); return true;
+    default: break;
+    }
+    uint32_t code = ERR_peek_error();
+    const char* reason = code ? ERR_reason_error_string(code) : nullptr;
+    ERR_clear_error();
+    bool handshake = state_ == State::handshake;
+    if (!reason) reason = during;
+    close_after_flush(handshake ? CloseReason::handshake_failed : CloseReason::tls_error, reason);
+    return false;
+}
+
+void Connection::pump_client_to_backend() {
+    if (state_ != State::relaying || has(backend_send_busy) || has(backend_write_shut)) return;
+    bool client_done = false;
+    while (true) {
+        if (!backend_out_) {
+            backend_out_ = worker_.send_buffers().acquire();
+            backend_out_len_ = backend_sent_ = 0;
+        }
+        uint32_t room = worker_.send_buffers().block_size() - backend_out_len_;
+        if (room == 0) break;
+        ensure_client_output();  // SSL_read may have to answer (a KeyUpdate, say)
+        int n = SSL_read(ssl_.get(), backend_out_ + backend_out_len_, static_cast<int>(room));
+        if (n > 0) {
+            backend_out_len_ += static_cast<uint32_t>(n);
+            bytes_in_ += static_cast<uint64_t>(n);
+            continue;
+        }
+        int error = SSL_get_error(ssl_.get(), n);
+        if (error == SSL_ERROR_ZERO_RETURN) {
+            client_done = true;  // close_notify
+        } else if (error == SSL_ERROR_WANT_READ) {
+            client_done = has(client_eof);  // a bare TCP FIN ends the stream too
+        } else if (!handle_ssl_error(n, "read")) {
+            return;
+        }
+        break;
+    }
+    flush_to_client();
+    if (backend_out_len_ > 0) return flush_to_backend();
+    if (client_done) {
+        set(client_eof);
+        ::shutdown(backend_.get(), SHUT_WR);
+        set(backend_write_shut);
+        release_client_input();
+        release_idle_output();
+        return maybe_done();
+    }
+    if (tls_io_.in_len == 0) {
+        release_client_input();
+        arm_client_receive();
+    }
+    release_idle_output();
+}
+
+void Connection::on_backend_sent(int result) {
+    clear(backend_send_busy);
+    if (state_ >= State::flushing) return;
+    if (result < 0) return close(CloseReason::backend_error, strerrorname_np(-result));
+    backend_sent_ += static_cast<uint32_t>(result);
+    if (backend_sent_ < backend_out_len_) return submit(IoOp::backend_send);
+    backend_out_len_ = backend_sent_ = 0;
+    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    pump_client_to_backend();
+}
+
+void Connection::on_backend_received(int result, uint32_t cqe_flags) {
+    clear(backend_recv_armed);
+    if (cqe_flags & IORING_CQE_F_BUFFER) {
+        worker_.receive_buffers().taken();
+        backend_in_buffer_ = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    }
+    if (state_ >= State::flushing) return release_backend_input();
+    if (result == -ENOBUFS) return worker_.wait_for_receive_buffer(*this, IoOp::backend_recv);
+    if (result < 0) {
+        release_backend_input();
+        return close(CloseReason::backend_error, strerrorname_np(-result));
+    }
+    if (result == 0) {
+        release_backend_input();
+        set(backend_eof);
+    } else {
+        backend_in_offset_ = 0;
+        backend_in_len_ = static_cast<uint32_t>(result);
+        worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    }
+    pump_backend_to_client();
+}
+
+void Connection::pump_backend_to_client() {
+    if (state_ != State::relaying || has(client_send_busy) || has(close_notify_queued)) return;
+    ensure_client_output();
+    const size_t overhead = SSL_max_seal_overhead(ssl_.get());
+    const uint8_t* plain = backend_in_len_ ? worker_.receive_buffers().data(backend_in_buffer_) : nullptr;
+    while (backend_in_len_ > 0 && tls_io_.out_room() > overhead) {
+        uint32_t chunk = std::min<uint32_t>(backend_in_len_, static_cast<uint32_t>(tls_io_.out_room() - overhead));
+        chunk = std::min<uint32_t>(chunk, SSL3_RT_MAX_PLAIN_LENGTH);
+        int n = SSL_write(ssl_.get(), plain + backend_in_offset_, static_cast<int>(chunk));
+        if (n <= 0) {
+            if (!handle_ssl_error(n, "write")) return;
+            break;
+        }
+        backend_in_offset_ += static_cast<uint32_t>(n);
+        backend_in_len_ -= static_cast<uint32_t>(n);
+        bytes_out_ += static_cast<uint64_t>(n);
+    }
+    if (backend_in_len_ == 0) release_backend_input();
+    if (backend_in_len_ == 0 && has(backend_eof) && tls_io_.out_room() > overhead) {
+        SSL_shutdown(ssl_.get());  // queues close_notify; FIN follows once it is sent
+        set(close_notify_queued);
+    }
+    if (tls_io_.out_len > 0) return flush_to_client();
+    if (backend_in_len_ == 0) arm_backend_receive();
+    release_idle_output();
+    maybe_done();
+}
+
+// Both directions have ended: the client's EOF reached the backend, and the backend's EOF
+// reached the client as close_notify + FIN.
+void Connection::maybe_done() {
+    if (has(backend_write_shut) && has(client_write_shut)) close(CloseReason::done);
+}
+
+}  // namespace tlsfront

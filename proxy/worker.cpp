@@ -1,0 +1,257 @@
+// The worker's event loop: accept, dispatch completions to connections, expire deadlines, drain.
+#include "proxy/worker.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "proxy/connection.hpp"
+#include "proxy/log.hpp"
+
+namespace tlsfront {
+namespace {
+
+constexpr unsigned kSubmissionEntries = 4096;
+constexpr unsigned kCompletionEntries = 16384;
+constexpr uint16_t kReceiveGroup = 0;
+constexpr uint32_t kReceiveBuffers = 512;       // power of two
+constexpr uint32_t kReceiveBufferSize = 16384;  // one TLS record
+constexpr uint32_t kSendBlockSize = 16384 + 512;  // one record plus its sealing overhead
+constexpr long kTickNanoseconds = 100'000'000;
+
+}  // namespace
+
+Worker::Worker(unsigned index, const ServerSettings& settings, SharedCounters& counters,
+               std::vector<WorkerListener> listeners)
+    : index_(index), settings_(settings), counters_(counters), send_buffers_(kSendBlockSize),
+      handshake_deadlines_(static_cast<uint64_t>(settings.handshake_timeout.count())),
+      connect_deadlines_(static_cast<uint64_t>(settings.connect_timeout.count())),
+      idle_deadlines_(static_cast<uint64_t>(settings.idle_timeout.count())),
+      wake_fd_(eventfd(0, EFD_CLOEXEC)) {
+    for (auto& listener : listeners) listeners_.push_back(std::make_unique<ListenerSlot>(ListenerSlot{std::move(listener)}));
+    tick_interval_.tv_nsec = kTickNanoseconds;
+}
+
+Worker::~Worker() {
+    connections_.clear();  // before the buffer ring and the ring they point into
+    receive_buffers_.reset();
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+}
+
+void Worker::setup_ring() {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+                   IORING_SETUP_DEFER_TASKRUN;
+    params.cq_entries = kCompletionEntries;
+    int err = io_uring_queue_init_params(kSubmissionEntries, &ring_, &params);
+    if (err == -EINVAL) {  // older kernel: no single-issuer task-run deferral
+        params = io_uring_params{};
+        params.flags = IORING_SETUP_CQSIZE;
+        params.cq_entries = kCompletionEntries;
+        err = io_uring_queue_init_params(kSubmissionEntries, &ring_, &params);
+    }
+    if (err < 0) throw std::runtime_error(std::string("io_uring_queue_init: ") + std::strerror(-err));
+    ring_ready_ = true;
+    receive_buffers_.emplace(&ring_, kReceiveGroup, kReceiveBuffers, kReceiveBufferSize);
+}
+
+io_uring_sqe* Worker::next_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (!sqe) {  // submission queue full: hand it to the kernel and take the next slot
+        io_uring_submit(&ring_);
+        sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+}
+
+void Worker::update_clock() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    now_ms_ = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
+}
+
+void Worker::arm_accept(ListenerSlot& slot) {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_multishot_accept(sqe, slot.listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, make_user_data(&slot, IoOp::accept));
+    slot.accepting = true;
+}
+
+void Worker::arm_tick() {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::tick));
+}
+
+void Worker::arm_wake() {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof wake_value_, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::wake));
+}
+
+void Worker::request_stop() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void Worker::run(std::promise<std::string> started) {
+    try {
+        if (!wake_fd_) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+        setup_ring();
+    } catch (const std::exception& e) {
+        started.set_value(e.what());
+        return;
+    }
+    update_clock();
+    for (auto& slot : listeners_) arm_accept(*slot);
+    arm_tick();
+    arm_wake();
+    started.set_value("");
+
+    while (!done()) {
+        int err = io_uring_submit_and_wait(&ring_, 1);
+        if (err < 0 && err != -EINTR && err != -EBUSY && err != -EAGAIN) {
+            LogLine(LogLevel::error, "worker_failed").field("worker", index_).field("error", std::strerror(-err));
+            break;
+        }
+        update_clock();
+        unsigned head = 0, seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            handle(*cqe);
+            ++seen;
+        }
+        io_uring_cq_advance(&ring_, seen);
+        retry_starved();
+    }
+}
+
+bool Worker::done() const {
+    if (!draining_ || !connections_.empty()) return false;
+    for (const auto& slot : listeners_)
+        if (slot->accepting) return false;
+    return true;
+}
+
+void Worker::handle(const io_uring_cqe& cqe) {
+    IoOp op = op_of(cqe.user_data);
+    switch (op) {
+    case IoOp::ignore: return;
+    case IoOp::accept: return on_accept(*object_of<ListenerSlot>(cqe.user_data), cqe.res, cqe.flags);
+    case IoOp::tick: return on_tick();
+    case IoOp::wake: return begin_drain();
+    default: break;
+    }
+    auto* connection = object_of<Connection>(cqe.user_data);
+    connection->on_completion(op, cqe.res, cqe.flags);
+    settle(connection);
+}
+
+void Worker::on_accept(ListenerSlot& slot, int result, uint32_t flags) {
+    if (!(flags & IORING_CQE_F_MORE)) slot.accepting = false;
+    if (result >= 0) {
+        accept_connection(slot, result);
+    } else if (result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM) {
+        if (!accept_paused_)
+            LogLine(LogLevel::warn, "accept_paused").field("worker", index_).field("error", strerrorname_np(-result));
+        accept_paused_ = true;  // the next tick re-arms the accept
+    } else if (result != -ECANCELED && !draining_) {
+        LogLine(LogLevel::warn, "accept_failed").field("worker", index_).field("error", strerrorname_np(-result));
+    }
+    if (draining_ && !slot.accepting) slot.listener.fd.reset();
+    if (!draining_ && !slot.accepting && !accept_paused_) arm_accept(slot);
+}
+
+void Worker::accept_connection(ListenerSlot& slot, int fd) {
+    UniqueFd client(fd);
+    if (draining_) return;
+    if (counters_.open_connections.fetch_add(1) >= settings_.max_connections) {
+        counters_.open_connections.fetch_sub(1);
+        counters_.refused_over_limit.fetch_add(1);
+        LogLine(LogLevel::debug, "refused").field("listener", slot.listener.runtime->config->name).field("reason", "max_connections");
+        return;
+    }
+    SocketAddress peer;
+    peer.length = sizeof peer.storage;
+    getpeername(fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
+    uint64_t id = (uint64_t{index_} << 48) | ++next_connection_id_;
+    auto connection = std::make_unique<Connection>(*this, *slot.listener.runtime, std::move(client), peer, id);
+    connection->worker_slot = static_cast<uint32_t>(connections_.size());
+    Connection* raw = connection.get();
+    connections_.push_back(std::move(connection));
+    raw->start();
+    settle(raw);
+}
+
+// Frees a connection once it has closed and the kernel holds no request that points to it.
+void Worker::settle(Connection* connection) {
+    if (!connection->finished()) return;
+    uint32_t slot = connection->worker_slot;
+    for (auto& starved : starved_)
+        if (starved.first == connection) starved.first = nullptr;
+    std::swap(connections_[slot], connections_.back());
+    connections_[slot]->worker_slot = slot;
+    connections_.pop_back();  // destroys it
+    counters_.open_connections.fetch_sub(1);
+}
+
+void Worker::wait_for_receive_buffer(Connection& connection, IoOp op) { starved_.emplace_back(&connection, op); }
+
+void Worker::recycle_receive_buffer(uint16_t id) { receive_buffers_->recycle(id); }
+
+void Worker::retry_starved() {
+    while (!starved_.empty() && receive_buffers_->available() > 0) {
+        auto [connection, op] = starved_.back();
+        starved_.pop_back();
+        if (connection) connection->retry_receive(op);
+    }
+}
+
+void Worker::expire(DeadlineList& list) {
+    while (DeadlineHook* hook = list.pop_expired(now_ms_)) {
+        auto* connection = static_cast<Connection*>(hook);
+        connection->on_deadline();
+        settle(connection);
+    }
+}
+
+void Worker::on_tick() {
+    arm_tick();
+    expire(handshake_deadlines_);
+    expire(connect_deadlines_);
+    expire(idle_deadlines_);
+    if (accept_paused_ && !draining_) {
+        accept_paused_ = false;
+        for (auto& slot : listeners_)
+            if (!slot->accepting) arm_accept(*slot);
+    }
+    if (draining_ && now_ms_ >= drain_deadline_ms_ && !connections_.empty()) {
+        // Copy: abort() may finish a connection, and settle() reorders the table.
+        std::vector<Connection*> open;
+        for (auto& connection : connections_) open.push_back(connection.get());
+        for (Connection* connection : open) {
+            connection->abort(CloseReason::shutdown);
+            settle(connection);
+        }
+    }
+}
+
+void Worker::begin_drain() {
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ms_ = now_ms_ + static_cast<uint64_t>(settings_.shutdown_grace.count());
+    for (auto& slot : listeners_) {
+        if (slot->accepting) {
+            io_uring_sqe* sqe = next_sqe();
+            io_uring_prep_cancel64(sqe, make_user_data(slot.get(), IoOp::accept), 0);
+            io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
+        } else {
+            slot->listener.fd.reset();
+        }
+    }
+}
+
+}  // namespace tlsfront

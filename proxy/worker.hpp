@@ -1,0 +1,111 @@
+// Worker: one thread, one io_uring, its own listening sockets (SO_REUSEPORT), its connections,
+// receive buffer ring and send buffer pool. Nothing on the data path is shared with other workers.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/buffer_pool.hpp"
+#include "proxy/deadline_list.hpp"
+#include "proxy/io_op.hpp"
+#include "proxy/unique_fd.hpp"
+
+namespace tlsfront {
+
+class Connection;
+class ServerContext;
+
+// What a connection needs to know about its listener; immutable while the workers run.
+struct ListenerRuntime {
+    const ListenerConfig* config;
+    const ServerContext* tls;
+};
+
+// Counters every worker updates (never on the per-byte path).
+struct SharedCounters {
+    std::atomic<uint64_t> open_connections{0};
+    std::atomic<uint64_t> refused_over_limit{0};
+};
+
+struct WorkerListener {
+    UniqueFd fd;
+    const ListenerRuntime* runtime;
+};
+
+class Worker {
+public:
+    Worker(unsigned index, const ServerSettings& settings, SharedCounters& counters,
+           std::vector<WorkerListener> listeners);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Thread body. `started` is set once the ring is up (or to the error that kept it down).
+    void run(std::promise<std::string> started);
+    // From another thread: stop accepting, drain for shutdown_grace, then return from run().
+    void request_stop();
+
+    // For connections.
+    io_uring_sqe* next_sqe();
+    uint64_t now_ms() const { return now_ms_; }
+    const ServerSettings& settings() const { return settings_; }
+    ProvidedBufferRing& receive_buffers() { return *receive_buffers_; }
+    BufferPool& send_buffers() { return send_buffers_; }
+    DeadlineList& handshake_deadlines() { return handshake_deadlines_; }
+    DeadlineList& connect_deadlines() { return connect_deadlines_; }
+    DeadlineList& idle_deadlines() { return idle_deadlines_; }
+    void wait_for_receive_buffer(Connection& connection, IoOp op);
+    void recycle_receive_buffer(uint16_t id);
+
+private:
+    struct alignas(16) ListenerSlot {
+        WorkerListener listener;
+        bool accepting = false;
+    };
+
+    void setup_ring();
+    void arm_accept(ListenerSlot& slot);
+    void arm_tick();
+    void arm_wake();
+    void handle(const io_uring_cqe& cqe);
+    void on_accept(ListenerSlot& slot, int result, uint32_t flags);
+    void accept_connection(ListenerSlot& slot, int fd);
+    void on_tick();
+    void begin_drain();
+    void expire(DeadlineList& list);
+    void settle(Connection* connection);
+    void retry_starved();
+    bool done() const;
+    void update_clock();
+
+    unsigned index_;
+    const ServerSettings& settings_;
+    SharedCounters& counters_;
+    std::vector<std::unique_ptr<ListenerSlot>> listeners_;
+    io_uring ring_{};
+    bool ring_ready_ = false;
+    std::optional<ProvidedBufferRing> receive_buffers_;
+    BufferPool send_buffers_;
+    DeadlineList handshake_deadlines_;
+    DeadlineList connect_deadlines_;
+    DeadlineList idle_deadlines_;
+    std::vector<std::unique_ptr<Connection>> connections_;
+    std::vector<std::pair<Connection*, IoOp>> starved_;  // receives waiting for a ring buffer
+    UniqueFd wake_fd_;
+    uint64_t wake_value_ = 0;
+    __kernel_timespec tick_interval_{};
+    uint64_t now_ms_ = 0;
+    uint64_t next_connection_id_ = 0;
+    bool draining_ = false;
+    uint64_t drain_deadline_ms_ = 0;
+    bool accept_paused_ = false;  // out of file descriptors: retried on the next tick
+};
+
+}  // namespace tlsfront

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian packages needed to build tlsfront and to run its whole test suite.
+# Idempotent: when everything is installed it does nothing (no apt-get update, no network).
+#
+#   scripts/install-deps.sh            # as root, or a user with sudo
+#   scripts/install-deps.sh --list     # print the package list and exit
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  android-libboringssl-dev liburing-dev libtomlplusplus-dev doctest-dev
+  meson ninja-build pkg-config g++
+  # tests and demo: real clients, real servers, process tools
+  openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin
+  swaks libnet-ssleay-perl procps iproute2
+)
+
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages are installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "install-deps: missing packages (${missing[*]}) and not root (no sudo either)" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+# --no-install-recommends keeps the set small; swaks needs libnet-ssleay-perl for TLS (listed above,
+# because it is only a Recommends). The Dovecot postinst may try to start the service; on machines
+# without an init system (containers, CI) that is refused or skipped, which is what we want: the tests
+# and the demo start their own Dovecot instances on high ports.
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

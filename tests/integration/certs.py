@@ -1,0 +1,135 @@
+"""Test PKI made with the openssl CLI: a CA, an intermediate, RSA-2048 and ECDSA P-256 leaves.
+
+Every leaf has a distinct subject CN, so a test can tell from `openssl s_client` output which
+certificate tlsfront chose. get_pki() builds the set once per run.
+"""
+import os
+import secrets
+import subprocess
+import threading
+
+import harness
+
+KEY_PASSWORD = 'correct horse battery staple'
+
+
+def _openssl(*args, cwd):
+    r = subprocess.run(['openssl', *args], cwd=cwd, capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f'openssl {" ".join(args)} failed: {r.stderr.decode(errors="replace")}')
+    return r
+
+
+class Leaf:
+    def __init__(self, cn, cert, key, chain_cert=None):
+        self.cn = cn
+        self.cert = cert     # PEM chain: leaf (+ intermediate when issued by one)
+        self.key = key
+        self.password_file = None
+        self.combined = None  # cert chain + key in one file
+
+
+class Pki:
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ca_cert = os.path.join(directory, 'ca.pem')
+        self.ca_key = os.path.join(directory, 'ca.key')
+        _openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650',
+                 '-subj', '/CN=tlsfront Test CA',
+                 '-addext', 'basicConstraints=critical,CA:TRUE',
+                 '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+                 '-keyout', self.ca_key, '-out', self.ca_cert, cwd=directory)
+        # An intermediate CA, so one chain has to be sent as leaf + intermediate.
+        self.int_cert = os.path.join(directory, 'intermediate.pem')
+        self.int_key = os.path.join(directory, 'intermediate.key')
+        self._key('rsa', self.int_key)
+        csr = os.path.join(directory, 'intermediate.csr')
+        _openssl('req', '-new', '-key', self.int_key, '-subj', '/CN=tlsfront Test Intermediate',
+                 '-out', csr, cwd=directory)
+        ext = os.path.join(directory, 'intermediate.ext')
+        with open(ext, 'w') as f:
+            f.write('basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n')
+        _openssl('x509', '-req', '-in', csr, '-CA', self.ca_cert, '-CAkey', self.ca_key,
+                 '-set_serial', str(secrets.randbits(63)), '-days', '3650', '-extfile', ext,
+                 '-out', self.int_cert, cwd=directory)
+
+    def _key(self, kind, path, password_file=None):
+        if kind == 'rsa':
+            algo = ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
+        else:
+            algo = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']
+        enc = ['-aes-256-cbc', '-pass', 'file:' + password_file] if password_file else []
+        _openssl('genpkey', *algo, *enc, '-out', path, cwd=self.dir)
+
+    def leaf(self, stem, cn, names, kind='rsa', password=None, combined=False, via_intermediate=False):
+        """Issue a leaf certificate. names: DNS names (or IPs) for subjectAltName."""
+        key = os.path.join(self.dir, stem + '.key')
+        cert = os.path.join(self.dir, stem + '.pem')
+        pwfile = None
+        if password:
+            pwfile = os.path.join(self.dir, stem + '.password')
+            with open(pwfile, 'w') as f:
+                f.write(password + '\n')
+        self._key(kind, key, pwfile)
+        csr = os.path.join(self.dir, stem + '.csr')
+        passin = ['-passin', 'file:' + pwfile] if pwfile else []
+        _openssl('req', '-new', '-key', key, *passin, '-subj', '/CN=' + cn, '-out', csr, cwd=self.dir)
+        san = ','.join(('IP:' + n) if n.replace('.', '').isdigit() else ('DNS:' + n) for n in names)
+        usage = 'digitalSignature,keyEncipherment' if kind == 'rsa' else 'digitalSignature'
+        ext = os.path.join(self.dir, stem + '.ext')
+        with open(ext, 'w') as f:
+            f.write(f'subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,{usage}\n'
+                    'basicConstraints=CA:FALSE\n')
+        issuer_cert, issuer_key = (self.int_cert, self.int_key) if via_intermediate else (self.ca_cert, self.ca_key)
+        leaf_only = os.path.join(self.dir, stem + '.leaf.pem')
+        _openssl('x509', '-req', '-in', csr, '-CA', issuer_cert, '-CAkey', issuer_key,
+                 '-set_serial', str(secrets.randbits(63)), '-days', '825', '-extfile', ext,
+                 '-out', leaf_only, cwd=self.dir)
+        with open(cert, 'w') as out:
+            with open(leaf_only) as f:
+                out.write(f.read())
+            if via_intermediate:
+                with open(self.int_cert) as f:
+                    out.write(f.read())
+        leaf = Leaf(cn, cert, key)
+        leaf.password_file = pwfile
+        if combined:
+            leaf.combined = os.path.join(self.dir, stem + '.combined.pem')
+            with open(leaf.combined, 'w') as out:
+                for p in (cert, key):
+                    with open(p) as f:
+                        out.write(f.read())
+        return leaf
+
+
+class StandardPki(Pki):
+    """The certificates most tests use. CN values are what the tests look for."""
+
+    def __init__(self, directory):
+        super().__init__(directory)
+        L = self.leaf
+        self.global_ = L('global', 'global.test', ['global.test'])
+        self.listener = L('listener', 'listener.test', ['listener.test'])
+        self.exact = L('exact', 'imap.example.org', ['imap.example.org'])
+        self.wildcard = L('wildcard', 'wildcard.example.net', ['*.example.net'], via_intermediate=True)
+        self.local2 = L('local2', 'local2.test', ['local2.test', '127.0.0.2'])
+        self.dual_rsa = L('dual-rsa', 'dual-rsa.example.com', ['dual.example.com'])
+        self.dual_ec = L('dual-ec', 'dual-ecdsa.example.com', ['dual.example.com'], kind='ec')
+        self.ec_only = L('ec-only', 'ecdsa.example.org', ['ecdsa.example.org'], kind='ec')
+        self.encrypted = L('encrypted', 'secret.example.org', ['secret.example.org'], password=KEY_PASSWORD)
+        self.combined = L('combined', 'combined.example.org', ['combined.example.org'], combined=True)
+        self.mail = L('mail', 'mail.example.test', ['mail.example.test', 'localhost', '127.0.0.1'])
+        self.other = L('other', 'other.test', ['other.test'])  # a key that matches no other cert
+
+
+_pki = None
+_pki_lock = threading.Lock()
+
+
+def get_pki():
+    global _pki
+    with _pki_lock:
+        if _pki is None:
+            _pki = StandardPki(os.path.join(harness.session_dir(), 'pki'))
+        return _pki

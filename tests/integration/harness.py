@@ -1,0 +1,381 @@
+"""Shared pieces of the integration tests: the tlsfront process, its config and its log.
+
+Everything here uses the Python 3 standard library only. Every wait is bounded by a deadline, so a
+hang becomes a test failure instead of a stuck CI job.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT_ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# Filled in by run_all.py (or from the environment when a module is run on its own).
+TLSFRONT = os.environ.get('TLSFRONT_BIN', '')
+KEEP_TMP = os.environ.get('TLSFRONT_KEEP_TMP', '') not in ('', '0')
+
+_session_dir = None
+_session_lock = threading.Lock()
+_live_processes = []  # every Popen we started, so run_all.py can stop leftovers by PID
+
+
+def session_dir():
+    """One temporary directory for the whole run (mode 755: Dovecot's unprivileged processes
+    must be able to traverse it)."""
+    global _session_dir
+    with _session_lock:
+        if _session_dir is None:
+            _session_dir = tempfile.mkdtemp(prefix='tlsfront-it-')
+            os.chmod(_session_dir, 0o755)
+        return _session_dir
+
+
+def new_dir(name):
+    path = tempfile.mkdtemp(prefix=name + '-', dir=session_dir())
+    os.chmod(path, 0o755)
+    return path
+
+
+def cleanup_session():
+    for p in list(_live_processes):
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+    if _session_dir and not KEEP_TMP:
+        shutil.rmtree(_session_dir, ignore_errors=True)
+
+
+def register_process(p):
+    _live_processes.append(p)
+    return p
+
+
+def is_sanitized_binary(path):
+    """True when tlsfront was built with ASan (then everything is slower: scale the waits)."""
+    try:
+        out = subprocess.run(['ldd', path], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return 'libasan' in out
+
+
+_scale = None
+
+
+def time_scale():
+    """Factor for bulk-work timeouts (not for the proxy's own timers): 3 under ASan."""
+    global _scale
+    if _scale is None:
+        env = os.environ.get('TLSFRONT_TIMEOUT_SCALE')
+        if env:
+            _scale = float(env)
+        else:
+            _scale = 3.0 if (TLSFRONT and is_sanitized_binary(TLSFRONT)) else 1.0
+    return _scale
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Ports. Listening ports for tlsfront come from a range below the kernel's ephemeral range
+# (32768-60999 by default), so a client socket's source port cannot take one between the moment we
+# pick it and the moment tlsfront binds it.
+
+_port_lock = threading.Lock()
+_next_port = 20000 + (os.getpid() * 7919) % 9000
+
+
+def free_port(hosts=('127.0.0.1',)):
+    """A TCP port that is free on every address in hosts right now."""
+    global _next_port
+    with _port_lock:
+        for _ in range(2000):
+            port = _next_port
+            _next_port += 1
+            if _next_port >= 31000:
+                _next_port = 20000
+            ok = True
+            for host in hosts:
+                s = socket.socket()
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    ok = False
+                finally:
+                    s.close()
+                if not ok:
+                    break
+            if ok:
+                return port
+    raise RuntimeError('no free port found')
+
+
+def closed_port():
+    """A port on 127.0.0.1 where nothing listens (connecting gives ECONNREFUSED)."""
+    return free_port()
+
+
+def wait_port_listening(host, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML writing (just what our configs need).
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string for everything we write (ASCII, escapes)
+    if isinstance(v, (list, tuple)):
+        return '[' + ', '.join(toml_value(x) for x in v) + ']'
+    raise TypeError(f'no TOML form for {v!r}')
+
+
+def toml_table(header, values):
+    lines = [header]
+    for k, v in values.items():
+        if v is None:
+            continue
+        lines.append(f'{k} = {toml_value(v)}')
+    return '\n'.join(lines) + '\n'
+
+
+def make_config(listeners, server=None, tls=None, local_names=(), locals_=()):
+    """listeners: list of dicts; a 'tls' entry becomes the [listener.tls] sub-table."""
+    server_defaults = {'workers': 2, 'handshake_timeout': '5s', 'shutdown_grace': '2s'}
+    server_defaults.update(server or {})
+    parts = [toml_table('[server]', server_defaults)]
+    if tls:
+        parts.append(toml_table('[tls]', tls))
+    for ln in local_names:
+        parts.append(toml_table('[[local_name]]', ln))
+    for lo in locals_:
+        parts.append(toml_table('[[local]]', lo))
+    for li in listeners:
+        li = dict(li)
+        sub = li.pop('tls', None)
+        parts.append(toml_table('[[listener]]', li))
+        if sub:
+            parts.append(toml_table('[listener.tls]', sub))
+    return '\n'.join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Log lines: `ts=... level=info event=close conn=1f listener=imaps client=127.0.0.1:4242 ...`
+# (values with spaces or quotes are double-quoted), or one JSON object per line.
+
+_KV = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_log_line(line):
+    line = line.strip()
+    if not line:
+        return None
+    if line.startswith('{'):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        return {k: (v if isinstance(v, str) else json.dumps(v) if not isinstance(v, (int, float)) else str(v))
+                for k, v in obj.items()}
+    if not line.startswith('ts='):
+        return None
+    out = {}
+    for m in _KV.finditer(line):
+        k, v = m.group(1), m.group(2)
+        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+            v = re.sub(r'\\(.)', r'\1', v[1:-1])
+        out[k] = v
+    return out
+
+
+SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
+                     'WARNING: ThreadSanitizer', 'ERROR: UndefinedBehaviorSanitizer')
+
+
+class TlsFront:
+    """One tlsfront process with its own config file and captured log (stderr + stdout)."""
+
+    def __init__(self, config_text, name='tlsfront', workdir=None):
+        self.workdir = workdir or new_dir(name)
+        self.config_path = os.path.join(self.workdir, 'tlsfront.toml')
+        with open(self.config_path, 'w') as f:
+            f.write(config_text)
+        self.log_path = os.path.join(self.workdir, 'tlsfront.log')
+        self.proc = None
+        self.lines = []     # raw lines
+        self.records = []   # parsed (dict) per raw line, or None
+        self._cond = threading.Condition()
+        self._reader = None
+        self.returncode = None
+
+    # -- process -----------------------------------------------------------------------------
+    def start(self, wait_ready=True, timeout=None, extra_args=()):
+        timeout = timeout or 15 * time_scale()
+        self.proc = register_process(subprocess.Popen(
+            [TLSFRONT, '-c', self.config_path, *extra_args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+        if wait_ready:
+            rec = self.wait_for('ready', timeout=timeout, require=False)
+            if rec is None:
+                rc = self.proc.poll()
+                self.kill()
+                raise AssertionError(f'tlsfront did not log event=ready within {timeout:.0f}s '
+                                     f'(exit code {rc}); log:\n{self.tail()}')
+        return self
+
+    def _read_loop(self):
+        with open(self.log_path, 'w', errors='replace') as logf:
+            for raw in iter(self.proc.stdout.readline, b''):
+                text = raw.decode('utf-8', 'replace').rstrip('\n')
+                logf.write(text + '\n')
+                logf.flush()
+                rec = parse_log_line(text)
+                with self._cond:
+                    self.lines.append(text)
+                    self.records.append(rec)
+                    self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self._reader:
+            self._reader.join(timeout=5)
+        return self.returncode
+
+    def stop(self, timeout=None):
+        """SIGTERM, wait (bounded), SIGKILL as a last resort. Returns the exit code
+        (negative = killed by that signal)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.wait_exit(timeout or 10 * time_scale())
+            if rc is None:
+                self.kill()
+                return -signal.SIGKILL
+            return rc
+        return self.wait_exit(5)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._reader:
+            self._reader.join(timeout=5)
+        if self.proc is not None:
+            self.returncode = self.proc.returncode
+
+    def stop_and_check(self, testcase=None):
+        """Stop; return a problem description ('' when it exited 0 with no sanitizer report)."""
+        rc = self.stop()
+        problems = []
+        if rc != 0:
+            problems.append(f'tlsfront exited with {rc} after SIGTERM (expected 0)')
+        san = [l for l in self.lines if any(m in l for m in SANITIZER_MARKERS)]
+        if san:
+            problems.append('sanitizer report: ' + san[0])
+        if problems:
+            return '; '.join(problems) + '\nlog tail:\n' + self.tail(60)
+        return ''
+
+    # -- log -----------------------------------------------------------------------------------
+    def tail(self, n=40):
+        with self._cond:
+            return '\n'.join(self.lines[-n:])
+
+    def mark(self):
+        """Position in the log; pass to events()/wait_for() to only look at later lines."""
+        with self._cond:
+            return len(self.records)
+
+    @staticmethod
+    def _match(rec, event, kv):
+        if rec is None or rec.get('event') != event:
+            return False
+        for k, v in kv.items():
+            if callable(v):
+                if not v(rec.get(k)):
+                    return False
+            elif rec.get(k) != v:
+                return False
+        return True
+
+    def events(self, event, since=0, **kv):
+        with self._cond:
+            return [r for r in self.records[since:] if self._match(r, event, kv)]
+
+    def wait_for(self, event, timeout=10.0, since=0, require=True, **kv):
+        """Wait for a log record with event=EVENT and the given key values; returns it (or None /
+        raises AssertionError when require=True)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for r in self.records[since:]:
+                    if self._match(r, event, kv):
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not (self._reader and self._reader.is_alive())):
+                    break
+                self._cond.wait(min(left, 0.2))
+        if require:
+            want = ' '.join(f'{k}={v}' for k, v in kv.items() if not callable(v))
+            raise AssertionError(f'no log line event={event} {want} within {timeout:.1f}s; log tail:\n'
+                                 + self.tail())
+        return None
+
+    def close_record(self, client_port, timeout=10.0, host='127.0.0.1'):
+        """The event=close line of the connection whose client address is host:client_port."""
+        return self.wait_for('close', timeout=timeout, client=f'{host}:{client_port}')
+
+
+def run(cmd, timeout=30, input=None, env=None, cwd=None):
+    """subprocess.run with a timeout that becomes a failed result instead of an exception."""
+    try:
+        return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=env, cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(cmd, -9, e.stdout or b'', (e.stderr or b'') + b'\n[timed out]')

@@ -1,0 +1,163 @@
+// SSL_CTX set-up with secure defaults, and certificate choice in the early ClientHello callback.
+#include "tls/server_context.hpp"
+
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "tls/client_hello.hpp"
+
+namespace tlsfront {
+namespace {
+
+// Forward-secret AEAD suites only (TLS 1.2); TLS 1.3 suites are fixed in BoringSSL.
+constexpr const char* kDefaultCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+int context_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+int client_fd_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+std::string ssl_error_text() {
+    uint32_t code = ERR_get_error();
+    ERR_clear_error();
+    const char* reason = code ? ERR_reason_error_string(code) : nullptr;
+    return reason ? reason : "rejected";
+}
+
+std::span<const uint8_t> extension(const SSL_CLIENT_HELLO* hello, uint16_t type) {
+    const uint8_t* data = nullptr;
+    size_t len = 0;
+    if (!SSL_early_callback_ctx_extension_get(hello, type, &data, &len)) return {};
+    return {data, len};
+}
+
+bool client_accepts(const SSL_CLIENT_HELLO* hello, const CertifiedKey& key) {
+    auto sigalgs = parse_signature_algorithms(extension(hello, TLSEXT_TYPE_signature_algorithms));
+    if (!sigalgs) return key.kind == KeyKind::rsa;  // pre-1.2 default: RSA is the safe assumption
+    bool sigalg_ok = std::any_of(sigalgs->begin(), sigalgs->end(), [&](uint16_t scheme) {
+        return std::find(key.signature_algorithms.begin(), key.signature_algorithms.end(), scheme) !=
+               key.signature_algorithms.end();
+    });
+    if (!sigalg_ok || key.kind != KeyKind::ecdsa) return sigalg_ok;
+    // A TLS 1.2-only client also needs an ECDHE_ECDSA cipher suite.
+    return offers_tls13(extension(hello, TLSEXT_TYPE_supported_versions)) ||
+           offers_ecdsa_suite({hello->cipher_suites, hello->cipher_suites_len});
+}
+
+// With an alt_cert, prefer the non-RSA key (cheaper to sign) when the client can use it.
+const CertifiedKey& pick_key(const SSL_CLIENT_HELLO* hello, const CertificateSet& set) {
+    if (!set.alt) return set.primary;
+    const CertifiedKey& fast = set.primary.kind == KeyKind::rsa ? *set.alt : set.primary;
+    const CertifiedKey& rsa = set.primary.kind == KeyKind::rsa ? set.primary : *set.alt;
+    return client_accepts(hello, fast) ? fast : rsa;
+}
+
+ssl_select_cert_result_t select_certificate(const SSL_CLIENT_HELLO* hello) {
+    SSL* ssl = hello->ssl;
+    auto* context = static_cast<const ServerContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    int fd = static_cast<int>(reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, client_fd_index()))) - 1;
+    const CertificateSet* set = context ? context->choose(sni ? sni : "", fd) : nullptr;
+    if (!set) return ssl_select_cert_error;
+    const CertifiedKey& key = pick_key(hello, *set);
+    if (!SSL_set_chain_and_key(ssl, key.chain_view.data(), key.chain_view.size(), key.key.get(), nullptr))
+        return ssl_select_cert_error;
+    return ssl_select_cert_success;
+}
+
+void configure_protocol(SSL_CTX* ctx, const TlsSettings& tls) {
+    SSL_CTX_set_min_proto_version(ctx, static_cast<uint16_t>(tls.min_version));
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    const char* ciphers = tls.ciphers.empty() ? kDefaultCiphers : tls.ciphers.c_str();
+    if (!SSL_CTX_set_strict_cipher_list(ctx, ciphers))
+        throw CertificateError(tls.ciphers_place.describe() + ": ciphers '" + tls.ciphers +
+                               "' not accepted by BoringSSL: " + ssl_error_text());
+    std::string groups;
+    for (const auto& group : tls.groups) groups += (groups.empty() ? "" : ":") + group;
+    if (!SSL_CTX_set1_curves_list(ctx, groups.c_str()))
+        throw CertificateError(tls.groups_place.describe() + ": groups '" + groups +
+                               "' not accepted by BoringSSL: " + ssl_error_text());
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!tls.session_tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    // Resumption by ticket only: a server-side session cache is memory per client.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+}  // namespace
+
+CertificateCatalog::SourceKey CertificateCatalog::key_of(const CertificateSource& s) {
+    return {s.cert.path, s.key.path, s.key_password_file.path, s.alt_cert.path, s.alt_key.path};
+}
+
+const CertificateSet* CertificateCatalog::load(const CertificateSource& source) {
+    auto& slot = loaded_[key_of(source)];
+    if (!slot) slot = std::make_unique<CertificateSet>(load_certificate_set(source, warnings_));
+    return slot.get();
+}
+
+CertificateCatalog::CertificateCatalog(const Config& config) {
+    if (config.tls.certificate.has_cert()) load(config.tls.certificate);
+    for (const auto& entry : config.local_names) {
+        mapped_.push_back(load(entry.certificate));
+        for (const auto& name : entry.names) map_.add_name(name, mapped_.size() - 1);
+    }
+    for (const auto& entry : config.locals) {
+        mapped_.push_back(load(entry.certificate));
+        map_.add_local_address(entry.address, mapped_.size() - 1);
+    }
+    for (const auto& listener : config.listeners)
+        if (listener.tls.certificate.has_cert()) load(listener.tls.certificate);
+}
+
+const CertificateSet* CertificateCatalog::find(std::string_view sni, const SocketAddress* local) const {
+    auto index = map_.find(sni, local);
+    return index ? mapped_[*index] : nullptr;
+}
+
+const CertificateSet* CertificateCatalog::for_source(const CertificateSource& source) const {
+    auto it = loaded_.find(key_of(source));
+    return it == loaded_.end() ? nullptr : it->second.get();
+}
+
+ServerContext::ServerContext(const ListenerConfig& listener, std::shared_ptr<const CertificateCatalog> catalog)
+    : ctx_(SSL_CTX_new(TLS_method())), catalog_(std::move(catalog)),
+      listener_default_(catalog_->for_source(listener.tls.certificate)) {
+    if (!ctx_) throw CertificateError("cannot create SSL_CTX: " + ssl_error_text());
+    configure_protocol(ctx_.get(), listener.tls);
+    SSL_CTX_set_ex_data(ctx_.get(), context_index(), this);
+    SSL_CTX_set_select_certificate_cb(ctx_.get(), select_certificate);
+}
+
+const CertificateSet* ServerContext::choose(std::string_view sni, int client_fd) const {
+    SocketAddress local;
+    const SocketAddress* local_ptr = nullptr;
+    if (catalog_->uses_local_addresses() && client_fd >= 0) {
+        local.length = sizeof local.storage;
+        if (getsockname(client_fd, reinterpret_cast<sockaddr*>(&local.storage), &local.length) == 0) local_ptr = &local;
+    }
+    if (const CertificateSet* found = catalog_->find(sni, local_ptr)) return found;
+    return listener_default_;
+}
+
+bssl::UniquePtr<SSL> ServerContext::new_session(int client_fd) const {
+    bssl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
+    if (!ssl) return nullptr;
+    SSL_set_accept_state(ssl.get());
+    // Frees certificate and handshake configuration once the handshake is done: an idle
+    // IMAP connection then costs only its record state.
+    SSL_set_shed_handshake_config(ssl.get(), 1);
+    SSL_set_ex_data(ssl.get(), client_fd_index(), reinterpret_cast<void*>(static_cast<intptr_t>(client_fd) + 1));
+    return ssl;
+}
+
+}  // namespace tlsfront
