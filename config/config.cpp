@@ -3,9 +3,7 @@
 
 namespace tlsfront {
 
-std::string SourcePlace::describe() const {
-    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
+std::string SourcePlace::describe() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
 
 const char* to_string(MailProtocol p) {
     switch (p) {

@@ -93,6 +93,9 @@ struct ServerSettings {
     std::chrono::milliseconds shutdown_grace{30'000};
     LogLevel log_level = LogLevel::info;
     LogFormat log_format = LogFormat::text;
+    // Dropped to after binding the listeners and loading the keys; empty = stay as started.
+    std::string user;
+    std::string group;  // empty = the user's primary group
 };
 
 struct Config {

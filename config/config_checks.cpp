@@ -68,9 +68,8 @@ std::optional<std::string> open_for_reading(const std::string& path, FileDescrip
 }  // namespace
 
 bool is_valid_listener_name(std::string_view name) {
-    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return is_ascii_alnum(c) || c == '_' || c == '.' || c == '-';
-    });
+    return !name.empty() && std::all_of(name.begin(), name.end(),
+                                        [](char c) { return is_ascii_alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
 LocalNameResult normalize_local_name(std::string_view text) {
@@ -84,13 +83,11 @@ LocalNameResult normalize_local_name(std::string_view text) {
 }
 
 std::optional<std::string> canonical_group_name(std::string_view text) {
-    static constexpr std::array<std::string_view, 4> groups{"X25519", "P-256", "P-384", "P-521"};
     std::string upper(text);
-    std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) {
-        return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-    });
-    auto found = std::find(groups.begin(), groups.end(), upper);
-    if (found == groups.end()) return std::nullopt;
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; });
+    auto found = std::find(supported_groups.begin(), supported_groups.end(), upper);
+    if (found == supported_groups.end()) return std::nullopt;
     return std::string(*found);
 }
 

@@ -2,6 +2,7 @@
 // from config_loader.cpp so that only one translation unit pays for including toml++.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,10 +20,11 @@ struct LocalNameResult {
 };
 LocalNameResult normalize_local_name(std::string_view text);
 
-// The canonical spelling ("X25519", "P-256", "P-384", "P-521") of a TLS group name given in any
-// letter case, or nullopt.
+// The TLS groups (key exchange) the config may name, in their canonical spelling.
+inline constexpr std::array<std::string_view, 4> supported_groups{"X25519", "P-256", "P-384", "P-521"};
+
+// The canonical spelling of a group name given in any letter case, or nullopt.
 std::optional<std::string> canonical_group_name(std::string_view text);
-inline constexpr std::string_view supported_groups_text = "X25519, P-256, P-384, P-521";
 
 // nullopt when `path` can be opened for reading, else the cause ("No such file or directory").
 std::optional<std::string> unreadable_cause(const std::string& path);

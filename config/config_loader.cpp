@@ -2,6 +2,8 @@
 // translation unit); value checks that need no TOML live in config_checks.cpp.
 #include "config/config_loader.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -23,6 +25,12 @@ using KeyList = std::span<const std::string_view>;
 }
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string joined(std::span<const std::string_view> words) {
+    std::string text;
+    for (std::string_view word : words) text += (text.empty() ? "" : ", ") + std::string(word);
+    return text;
+}
 
 SourcePlace place_in(const std::string& file, const toml::source_region& region) {
     return {file, region.begin.line, region.begin.column};
@@ -48,9 +56,7 @@ public:
 
     SourcePlace place() const { return place_of(table_); }
     SourcePlace place_of(const toml::node& node) const { return place_in(file_, node.source()); }
-    [[noreturn]] void fail_at(const Field& field, const std::string& cause) const {
-        fail(place_of(field.node), cause);
-    }
+    [[noreturn]] void fail_at(const Field& field, const std::string& cause) const { fail(place_of(field.node), cause); }
 
     // The first unknown key in file order is reported, whatever order toml++ iterates in.
     void reject_unknown_keys(std::initializer_list<KeyList> known) const {
@@ -60,7 +66,8 @@ public:
             if (!first_unknown || key.source().begin < first_unknown->source().begin) first_unknown = &key;
         }
         if (first_unknown)
-            fail(place_in(file_, first_unknown->source()), "unknown key " + quoted(first_unknown->str()) + " in " + label_);
+            fail(place_in(file_, first_unknown->source()),
+                 "unknown key " + quoted(first_unknown->str()) + " in " + label_);
     }
 
     std::optional<Field> find(std::string_view key) const {
@@ -123,9 +130,8 @@ public:
 
 private:
     static bool is_known(std::string_view key, std::initializer_list<KeyList> known) {
-        return std::any_of(known.begin(), known.end(), [key](KeyList list) {
-            return std::find(list.begin(), list.end(), key) != list.end();
-        });
+        return std::any_of(known.begin(), known.end(),
+                           [key](KeyList list) { return std::find(list.begin(), list.end(), key) != list.end(); });
     }
 
     const toml::table& table_;
@@ -154,8 +160,8 @@ E choose(const TableReader& table, const Field& field, const std::array<Choice<E
 int64_t integer_in_range(const TableReader& table, const Field& field, int64_t min, int64_t max) {
     int64_t value = table.integer_of(field);
     if (value < min || value > max)
-        table.fail_at(field, quoted(field.key) + " must be between " + std::to_string(min) + " and " +
-                                 std::to_string(max));
+        table.fail_at(field,
+                      quoted(field.key) + " must be between " + std::to_string(min) + " and " + std::to_string(max));
     return value;
 }
 
@@ -168,7 +174,8 @@ void read_duration(const TableReader& table, std::string_view key, std::chrono::
     const std::string& text = table.string_of(*field, "a duration string such as \"10s\"");
     auto duration = parse_duration(text);
     if (!duration)
-        table.fail_at(*field, "bad duration " + quoted(text) + " for " + quoted(key) + " (use e.g. 500ms, 10s, 35m, 1h)");
+        table.fail_at(*field,
+                      "bad duration " + quoted(text) + " for " + quoted(key) + " (use e.g. 500ms, 10s, 35m, 1h)");
     if (duration->count() == 0 && zero == ZeroDuration::refused)
         table.fail_at(*field, quoted(key) + " must be greater than 0");
     out = *duration;
@@ -198,18 +205,31 @@ void reject_unless_false(const TableReader& table, std::string_view key) {
 
 // ---- [server] ------------------------------------------------------------------------------
 
+// clang-format off
 constexpr std::array<std::string_view, 11> server_keys{
-    "workers",      "max_connections", "handshake_timeout", "connect_timeout", "idle_timeout", "shutdown_grace",
-    "log_level",    "log_format",      "user",              "group",           "admin"};
+    "workers", "max_connections", "handshake_timeout", "connect_timeout", "idle_timeout", "shutdown_grace",
+    "log_level", "log_format", "user", "group", "admin"};
+// clang-format on
 
-constexpr std::array<Choice<LogLevel>, 4> log_levels{{
-    {"error", LogLevel::error}, {"warn", LogLevel::warn}, {"info", LogLevel::info}, {"debug", LogLevel::debug}}};
+constexpr std::array<Choice<LogLevel>, 4> log_levels{
+    {{"error", LogLevel::error}, {"warn", LogLevel::warn}, {"info", LogLevel::info}, {"debug", LogLevel::debug}}};
 constexpr std::array<Choice<LogFormat>, 2> log_formats{{{"text", LogFormat::text}, {"json", LogFormat::json}}};
+
+// user/group must exist now: a typo must not surface only after the listeners are bound.
+void read_account(const TableReader& table, std::string_view key, std::string& out) {
+    auto field = table.find(key);
+    if (!field) return;
+    out = table.string_of(*field);
+    if (out.empty()) return;
+    bool exists = key == "user" ? getpwnam(out.c_str()) != nullptr : getgrnam(out.c_str()) != nullptr;
+    if (!exists) table.fail_at(*field, "unknown " + std::string(key) + " " + quoted(out));
+}
 
 ServerSettings read_server(const TableReader& table) {
     table.reject_unknown_keys({server_keys});
     ServerSettings server;
-    if (auto field = table.find("workers")) server.workers = static_cast<unsigned>(integer_in_range(table, *field, 0, 1024));
+    if (auto field = table.find("workers"))
+        server.workers = static_cast<unsigned>(integer_in_range(table, *field, 0, 1024));
     if (auto field = table.find("max_connections"))
         server.max_connections = static_cast<uint64_t>(integer_in_range(table, *field, 1, 10'000'000));
     read_duration(table, "handshake_timeout", server.handshake_timeout);
@@ -218,7 +238,9 @@ ServerSettings read_server(const TableReader& table) {
     read_duration(table, "shutdown_grace", server.shutdown_grace, ZeroDuration::allowed);
     if (auto field = table.find("log_level")) server.log_level = choose(table, *field, log_levels);
     if (auto field = table.find("log_format")) server.log_format = choose(table, *field, log_formats);
-    for (std::string_view key : {"user", "group", "admin"}) reject_unless_empty_string(table, key);
+    read_account(table, "user", server.user);
+    read_account(table, "group", server.group);
+    reject_unless_empty_string(table, "admin");
     return server;
 }
 
@@ -270,9 +292,11 @@ void require_certificate(const TableReader& table, const CertificateSource& sour
     if (!source.has_cert()) fail(table.place(), "missing 'cert' in " + label);
 }
 
+// clang-format off
 constexpr std::array<std::string_view, 10> tls_keys{
-    "min_version",   "ciphers",       "groups",        "session_tickets", "client_ca",
-    "client_crl",    "verify_client", "ticket_key_file", "ocsp_response", "strict_sni"};
+    "min_version", "ciphers", "groups", "session_tickets",
+    "client_ca", "client_crl", "verify_client", "ticket_key_file", "ocsp_response", "strict_sni"};
+// clang-format on
 
 constexpr std::array<Choice<TlsVersion>, 2> tls_versions{{{"1.2", TlsVersion::tls1_2}, {"1.3", TlsVersion::tls1_3}}};
 
@@ -288,7 +312,7 @@ std::vector<std::string> read_groups(const TableReader& table, const Field& fiel
         auto group = config_checks::canonical_group_name(item.text);
         if (!group)
             fail(item.place, "unknown group " + quoted(item.text) + " in 'groups' (use " +
-                                 std::string(config_checks::supported_groups_text) + ")");
+                                 joined(config_checks::supported_groups) + ")");
         if (std::find(groups.begin(), groups.end(), *group) != groups.end())
             fail(item.place, "duplicate group " + quoted(item.text) + " in 'groups'");
         groups.push_back(*group);
@@ -300,7 +324,8 @@ void reject_future_tls_keys(const TableReader& table) {
     for (std::string_view key : {"client_ca", "client_crl", "ticket_key_file", "ocsp_response"})
         reject_unless_empty_string(table, key);
     reject_unless_false(table, "strict_sni");
-    if (auto field = table.find("verify_client"); field && choose(table, *field, verify_client_modes) != VerifyClient::off)
+    if (auto field = table.find("verify_client");
+        field && choose(table, *field, verify_client_modes) != VerifyClient::off)
         reject_value_not_supported(table, *field);
 }
 
@@ -368,8 +393,8 @@ LocalAddressConfig read_local(const TableReader& table, const std::vector<LocalA
 
 // ---- [[listener]] --------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 7> listener_keys{"name",           "listen",            "protocol", "backend",
-                                                        "proxy_protocol", "accept_proxy_from", "tls"};
+constexpr std::array<std::string_view, 7> listener_keys{
+    "name", "listen", "protocol", "backend", "proxy_protocol", "accept_proxy_from", "tls"};
 
 constexpr std::array<Choice<MailProtocol>, 3> mail_protocols{
     {{"imap", MailProtocol::imap}, {"pop3", MailProtocol::pop3}, {"smtp", MailProtocol::smtp}}};
@@ -397,10 +422,11 @@ public:
         if (auto field = table.find("accept_proxy_from"); field && !table.strings_of(*field, false).empty())
             table.fail_at(*field, "'accept_proxy_from' is not supported yet");
         listener.tls = global_tls_;
-        if (auto field = table.find("tls")) listener.tls = read_tls_block(table.sub_table(*field, "[listener.tls]"), global_tls_);
+        if (auto field = table.find("tls"))
+            listener.tls = read_tls_block(table.sub_table(*field, "[listener.tls]"), global_tls_);
         if (!listener.tls.certificate.has_cert())
-            fail(listener.place, "listener " + quoted(listener.name) +
-                                     " has no certificate: set cert in [tls] or [listener.tls]");
+            fail(listener.place,
+                 "listener " + quoted(listener.name) + " has no certificate: set cert in [tls] or [listener.tls]");
         return listener;
     }
 
@@ -415,7 +441,8 @@ private:
         PlacedText name = table.placed_string_of(table.require("name"));
         if (name.text.empty()) fail(name.place, "'name' must not be empty");
         if (!config_checks::is_valid_listener_name(name.text))
-            fail(name.place, "listener name " + quoted(name.text) + " may only contain letters, digits, '_', '.' and '-'");
+            fail(name.place,
+                 "listener name " + quoted(name.text) + " may only contain letters, digits, '_', '.' and '-'");
         auto [first, inserted] = names_.emplace(name.text, table.place());
         if (!inserted)
             fail(name.place, "duplicate listener name " + quoted(name.text) + " (first defined at " +
@@ -441,7 +468,7 @@ private:
     }
 
     const TlsSettings& global_tls_;
-    std::map<std::string, SourcePlace> names_;
+    NamePlaces names_;  // listener name -> its [[listener]] table
     std::vector<UsedAddress> used_addresses_;
 };
 

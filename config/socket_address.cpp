@@ -152,9 +152,7 @@ bool SocketAddress::same_host(const SocketAddress& other) const {
     return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
 }
 
-bool SocketAddress::operator==(const SocketAddress& other) const {
-    return same_host(other) && port() == other.port();
-}
+bool SocketAddress::operator==(const SocketAddress& other) const { return same_host(other) && port() == other.port(); }
 
 SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) {
     SocketAddress address;
@@ -173,7 +171,8 @@ AddressParseResult parse_socket_address(std::string_view text, bool allow_unix, 
     auto parts = split_host_port(text);
     if (!parts) return failure("bad address syntax in " + quoted(text) + " (use e.g. 127.0.0.1:143 or [::1]:143)");
     if (!parts->port && require_port) {
-        if (parts->ipv6 && text.front() != '[') return failure("missing port in " + quoted(text) + " (write IPv6 as [addr]:port)");
+        if (parts->ipv6 && text.front() != '[')
+            return failure("missing port in " + quoted(text) + " (write IPv6 as [addr]:port)");
         return failure("missing port in " + quoted(text));
     }
     uint16_t port = 0;

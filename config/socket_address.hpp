@@ -25,8 +25,10 @@ struct SocketAddress {
     // The address without the port: "127.0.0.1", "::1", "/path"
     std::string host_string() const;
 
-    // Same address (and port, unless `ignore_port`). IPv4-mapped IPv6 compares equal to IPv4.
+    // Same address, port ignored (same path for unix sockets). IPv4-mapped IPv6 compares equal
+    // to IPv4.
     bool same_host(const SocketAddress& other) const;
+    // same_host() and the same port.
     bool operator==(const SocketAddress& other) const;
 
     static SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);

@@ -12,6 +12,7 @@
 #include "config/config_loader.hpp"
 #include "proxy/listener_socket.hpp"
 #include "proxy/log.hpp"
+#include "proxy/privileges.hpp"
 #include "proxy/worker.hpp"
 
 namespace tlsfront {
@@ -102,10 +103,13 @@ int run_proxy(const PreparedConfig& prepared) {
     try {
         for (unsigned i = 0; i < count; ++i)
             workers.push_back(std::make_unique<Worker>(i, config.server, counters, open_listeners(runtimes, i == 0)));
-    } catch (const ListenError& e) {
+        drop_privileges(config.server.user, config.server.group);
+    } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError
         LogLine(LogLevel::error, "startup_failed").field("error", e.what());
         return 1;
     }
+    if (!config.server.user.empty() || !config.server.group.empty())
+        LogLine(LogLevel::info, "privileges_dropped").field("uid", getuid()).field("gid", getgid());
 
     std::vector<std::thread> threads;
     std::string failure;

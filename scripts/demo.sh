@@ -134,7 +134,7 @@ service pop3-login {
 EOF
 # A first message, "delivered" by writing a file into the Maildir (only into an empty mailbox).
 MD=mail/$USER_NAME/Maildir
-if [ -z "$(ls -A "$MD/new" "$MD/cur")" ]; then
+if [ -z "$(ls -A "$MD/new")" ] && [ -z "$(ls -A "$MD/cur")" ]; then
   printf '%s\r\n' "From: tlsfront demo <postmaster@example.test>" "To: $USER_NAME@example.test" \
     "Subject: Welcome to tlsfront" "Date: $(date -R)" "Message-ID: <demo-$(date +%s)@example.test>" "" \
     "This message reached you through tlsfront (TLS) and Dovecot (plaintext on 127.0.0.1)." \

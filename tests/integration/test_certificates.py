@@ -159,11 +159,12 @@ class CertificateChoiceTest(unittest.TestCase):
         srv = harness.register_process(subprocess.Popen(
             ['openssl', 's_server', '-accept', f'127.0.0.1:{ctl_port}', '-cert', self.pki.global_.cert,
              '-key', self.pki.global_.key, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0'],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        try:
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:  # (s_server quits after a connection once its stdin is at EOF: keep stdin open)
             harness.wait_port_listening('127.0.0.1', ctl_port, 10)
             ctl = s_client(ctl_port, servername='global.test', extra=cmd_extra)
         finally:
+            srv.stdin.close()
             srv.kill()
             srv.wait(timeout=5)
         if not ctl.handshake_ok or ctl.protocol != 'TLSv1.1':

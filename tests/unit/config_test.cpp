@@ -103,7 +103,7 @@ struct ConfigFixture {
 
     Config load(std::string_view toml) const { return load_config_string(files.expand(toml), source_name); }
     std::string place(std::string_view toml, std::string_view needle, int occurrence = 0) const {
-        return place_of(files.expand(toml), needle, occurrence);
+        return place_of(files.expand(toml), files.expand(needle), occurrence);
     }
 
     void check_rejected(const std::vector<Rejected>& cases) const {
@@ -308,9 +308,10 @@ TEST_CASE_FIXTURE(ConfigFixture, "a full config: every key, read and merged") {
 }
 
 TEST_CASE_FIXTURE(ConfigFixture, "a password file or alternate certificate alone keeps the inherited key") {
-    std::string text = "[tls]\ncert = \"@DIR@/cert.pem\"\nkey = \"@DIR@/key.pem\"\nkey_password_file = \"@DIR@/pass.txt\"\n" +
-                       listener("a", "\"127.0.0.1:1\"", "tls.key_password_file = \"@DIR@/alt.key\"\n") +
-                       listener("b", "\"127.0.0.1:2\"", "tls.alt_cert = \"@DIR@/alt.pem\"\n");
+    std::string text =
+        "[tls]\ncert = \"@DIR@/cert.pem\"\nkey = \"@DIR@/key.pem\"\nkey_password_file = \"@DIR@/pass.txt\"\n" +
+        listener("a", "\"127.0.0.1:1\"", "tls.key_password_file = \"@DIR@/alt.key\"\n") +
+        listener("b", "\"127.0.0.1:2\"", "tls.alt_cert = \"@DIR@/alt.pem\"\n");
     Config config = load(text);
     const CertificateSource& a = config.listeners[0].tls.certificate;
     CHECK(a.key.path == files.path("key.pem"));
@@ -352,8 +353,10 @@ TEST_CASE("enum names") {
 
 TEST_CASE_FIXTURE(ConfigFixture, "TOML syntax errors") {
     check_rejected({
-        {"[server]\nworkers = = 4\n", "= 4", "TOML syntax error: Error while parsing value: could not determine value type"},
-        {minimal + "[tls]\n", "[tls]", "TOML syntax error: Error while parsing table header: cannot redefine existing table 'tls'", 1},
+        {"[server]\nworkers = = 4\n", "= 4",
+         "TOML syntax error: Error while parsing value: could not determine value type"},
+        {minimal + "[tls]\n", "[tls]",
+         "TOML syntax error: Error while parsing table header: cannot redefine existing table 'tls'", 1},
     });
 }
 
@@ -383,12 +386,16 @@ TEST_CASE_FIXTURE(ConfigFixture, "wrong TOML types") {
         {tls_cert + "session_tickets = \"yes\"\n" + listener(), "\"yes\"", "'session_tickets' must be true or false"},
         {tls_cert + "groups = \"X25519\"\n" + listener(), "\"X25519\"", "'groups' must be an array of strings"},
         {tls_cert + "groups = [\"X25519\", 1]\n" + listener(), "1]", "'groups' must be an array of strings"},
-        {tls_cert + "min_version = 1.3\n" + listener(), "1.3", "'min_version' must be a string (one of \"1.2\", \"1.3\")"},
+        {tls_cert + "min_version = 1.3\n" + listener(), "1.3",
+         "'min_version' must be a string (one of \"1.2\", \"1.3\")"},
         {"[tls]\ncert = 7\n" + listener(), "7", "'cert' must be a string"},
-        {tls_cert + "[listener]\nname = \"imaps\"\n", "[listener]", "'listener' must be an array of tables ([[listener]])"},
+        {tls_cert + "[listener]\nname = \"imaps\"\n", "[listener]",
+         "'listener' must be an array of tables ([[listener]])"},
         {tls_cert + listener("imaps", "993"), "993\n", "'listen' must be a string or an array of strings"},
-        {tls_cert + listener("imaps", "[\"127.0.0.1:993\", 994]"), "994", "'listen' must be a string or an array of strings"},
-        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "tls = \"x\"\n"), "\"x\"", "'tls' must be a table ([listener.tls])"},
+        {tls_cert + listener("imaps", "[\"127.0.0.1:993\", 994]"), "994",
+         "'listen' must be a string or an array of strings"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "tls = \"x\"\n"), "\"x\"",
+         "'tls' must be a table ([listener.tls])"},
         {minimal + "[[local_name]]\nnames = \"a.example\"\ncert = \"@DIR@/cert.pem\"\n", "\"a.example\"",
          "'names' must be an array of strings"},
     });
@@ -406,17 +413,27 @@ TEST_CASE_FIXTURE(ConfigFixture, "[server] values out of range") {
         {"[server]\nidle_timeout = \"0s\"\n" + minimal, "\"0s\"", "'idle_timeout' must be greater than 0"},
         {"[server]\nlog_level = \"verbose\"\n" + minimal, "\"verbose\"",
          "'log_level' must be one of \"error\", \"warn\", \"info\", \"debug\" (got \"verbose\")"},
-        {"[server]\nlog_format = \"xml\"\n" + minimal, "\"xml\"", "'log_format' must be one of \"text\", \"json\" (got \"xml\")"},
+        {"[server]\nlog_format = \"xml\"\n" + minimal, "\"xml\"",
+         "'log_format' must be one of \"text\", \"json\" (got \"xml\")"},
+    });
+}
+
+TEST_CASE_FIXTURE(ConfigFixture, "user and group must exist") {
+    auto config = load("[server]\nuser = \"nobody\"\ngroup = \"nogroup\"\n" + minimal);
+    CHECK(config.server.user == "nobody");
+    CHECK(config.server.group == "nogroup");
+    check_rejected({
+        {"[server]\nuser = \"no-such-user-x\"\n" + minimal, "\"no-such", "unknown user 'no-such-user-x'"},
+        {"[server]\ngroup = \"no-such-group-x\"\n" + minimal, "\"no-such", "unknown group 'no-such-group-x'"},
     });
 }
 
 TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they are implemented") {
     std::string with_listener_tls = tls_cert + listener("imaps", "\"127.0.0.1:993\"", "[listener.tls]\n");
     check_rejected({
-        {"[server]\nuser = \"mail\"\n" + minimal, "\"mail\"", "'user' is not supported yet"},
-        {"[server]\ngroup = \"mail\"\n" + minimal, "\"mail\"", "'group' is not supported yet"},
         {"[server]\nadmin = \"127.0.0.1:9993\"\n" + minimal, "\"127", "'admin' is not supported yet"},
-        {tls_cert + "client_ca = \"@DIR@/cert.pem\"\n" + listener(), "\"@DIR@/cert.pem\"", "'client_ca' is not supported yet", 1},
+        {tls_cert + "client_ca = \"@DIR@/cert.pem\"\n" + listener(), "\"@DIR@/cert.pem\"",
+         "'client_ca' is not supported yet", 1},
         {tls_cert + "client_crl = \"x\"\n" + listener(), "\"x\"", "'client_crl' is not supported yet"},
         {tls_cert + "ticket_key_file = \"x\"\n" + listener(), "\"x\"", "'ticket_key_file' is not supported yet"},
         {tls_cert + "ocsp_response = \"x\"\n" + listener(), "\"x\"", "'ocsp_response' is not supported yet"},
@@ -425,7 +442,8 @@ TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they
          "'verify_client' = \"required\" is not supported yet"},
         {tls_cert + "verify_client = \"sometimes\"\n" + listener(), "\"sometimes\"",
          "'verify_client' must be one of \"off\", \"optional\", \"required\" (got \"sometimes\")"},
-        {with_listener_tls + "verify_client = \"optional\"\n", "\"optional\"", "'verify_client' = \"optional\" is not supported yet"},
+        {with_listener_tls + "verify_client = \"optional\"\n", "\"optional\"",
+         "'verify_client' = \"optional\" is not supported yet"},
         {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"v2\"\n"), "\"v2\"",
          "'proxy_protocol' = \"v2\" is not supported yet"},
         {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"v1\"\n"), "\"v1\"",
@@ -439,10 +457,12 @@ TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they
 
 TEST_CASE_FIXTURE(ConfigFixture, "TLS settings values") {
     check_rejected({
-        {tls_cert + "min_version = \"1.1\"\n" + listener(), "\"1.1\"", "'min_version' must be one of \"1.2\", \"1.3\" (got \"1.1\")"},
+        {tls_cert + "min_version = \"1.1\"\n" + listener(), "\"1.1\"",
+         "'min_version' must be one of \"1.2\", \"1.3\" (got \"1.1\")"},
         {tls_cert + "groups = [\"X25519\", \"P-192\"]\n" + listener(), "\"P-192\"",
          "unknown group 'P-192' in 'groups' (use X25519, P-256, P-384, P-521)"},
-        {tls_cert + "groups = [\"X25519\", \"x25519\"]\n" + listener(), "\"x25519\"", "duplicate group 'x25519' in 'groups'"},
+        {tls_cert + "groups = [\"X25519\", \"x25519\"]\n" + listener(), "\"x25519\"",
+         "duplicate group 'x25519' in 'groups'"},
         {tls_cert + "groups = []\n" + listener(), "[]", "'groups' must not be empty"},
     });
 }
@@ -450,13 +470,16 @@ TEST_CASE_FIXTURE(ConfigFixture, "TLS settings values") {
 TEST_CASE_FIXTURE(ConfigFixture, "addresses") {
     std::string long_path(120, 'a');
     check_rejected({
-        {tls_cert + listener("imaps", "\"foo:993\""), "\"foo", "bad 'listen': 'foo:993' is not a numeric IPv4/IPv6 address"},
+        {tls_cert + listener("imaps", "\"foo:993\""), "\"foo",
+         "bad 'listen': 'foo:993' is not a numeric IPv4/IPv6 address"},
         {tls_cert + listener("imaps", "[\"127.0.0.1:993\", \"127.0.0.1:70000\"]"), "\"127.0.0.1:70000\"",
          "bad 'listen': port out of range in '127.0.0.1:70000'"},
         {tls_cert + listener("imaps", "\"127.0.0.1\""), "\"127.0.0.1\"", "bad 'listen': missing port in '127.0.0.1'"},
-        {tls_cert + listener("imaps", "\"unix:/run/x\""), "\"unix", "bad 'listen': a unix socket is not allowed here: 'unix:/run/x'"},
+        {tls_cert + listener("imaps", "\"unix:/run/x\""), "\"unix",
+         "bad 'listen': a unix socket is not allowed here: 'unix:/run/x'"},
         {tls_cert + listener("imaps", "[]"), "[]", "'listen' must not be empty"},
-        {listener_with("backend", "\"localhost:143\""), "\"localhost", "bad 'backend': 'localhost:143' is not a numeric IPv4/IPv6 address"},
+        {listener_with("backend", "\"localhost:143\""), "\"localhost",
+         "bad 'backend': 'localhost:143' is not a numeric IPv4/IPv6 address"},
         {listener_with("backend", "\"[::1]\""), "\"[::1]\"", "bad 'backend': missing port in '[::1]'"},
         {listener_with("backend", "\"unix:/" + long_path + "\""), "\"unix", "bad 'backend': unix socket path too long"},
         {minimal + "[[local]]\naddress = \"unix:/x\"\ncert = \"@DIR@/cert.pem\"\n", "\"unix",
@@ -468,7 +491,8 @@ TEST_CASE_FIXTURE(ConfigFixture, "addresses") {
 
 TEST_CASE_FIXTURE(ConfigFixture, "names") {
     check_rejected({
-        {tls_cert + listener("imap s"), "\"imap s\"", "listener name 'imap s' may only contain letters, digits, '_', '.' and '-'"},
+        {tls_cert + listener("imap s"), "\"imap s\"",
+         "listener name 'imap s' may only contain letters, digits, '_', '.' and '-'"},
         {tls_cert + listener(""), "\"\"", "'name' must not be empty"},
         {minimal + "[[local_name]]\nnames = [\"a.*.example.org\"]\ncert = \"@DIR@/cert.pem\"\n", "\"a.*",
          "bad name 'a.*.example.org' in 'names': '*' is only allowed as the whole first label, as in '*.example.org'"},
@@ -484,39 +508,51 @@ TEST_CASE_FIXTURE(ConfigFixture, "names") {
 
 TEST_CASE_FIXTURE(ConfigFixture, "duplicates name the first place") {
     std::string names = tls_cert + listener("imaps", "\"127.0.0.1:993\"") + listener("imaps", "\"127.0.0.1:994\"");
-    std::string listens = tls_cert + listener("imaps", "\"127.0.0.1:993\"") + listener("other", "[\"[::1]:993\", \"[::ffff:127.0.0.1]:993\"]");
+    std::string listens = tls_cert + listener("imaps", "\"127.0.0.1:993\"") +
+                          listener("other", "[\"[::1]:993\", \"[::ffff:127.0.0.1]:993\"]");
     std::string one_listener = tls_cert + listener("imaps", "[\"127.0.0.1:993\", \"127.0.0.1:993\"]");
-    std::string local_names = minimal + "[[local_name]]\nnames = [\"imap.example.org\"]\ncert = \"@DIR@/cert.pem\"\n" +
-                              "[[local_name]]\nnames = [\"pop3.example.org\", \"IMAP.example.org\"]\ncert = \"@DIR@/cert.pem\"\n";
-    std::string same_block = minimal + "[[local_name]]\nnames = [\"a.example\", \"a.example\"]\ncert = \"@DIR@/cert.pem\"\n";
+    std::string local_names =
+        minimal + "[[local_name]]\nnames = [\"imap.example.org\"]\ncert = \"@DIR@/cert.pem\"\n" +
+        "[[local_name]]\nnames = [\"pop3.example.org\", \"IMAP.example.org\"]\ncert = \"@DIR@/cert.pem\"\n";
+    std::string same_block =
+        minimal + "[[local_name]]\nnames = [\"a.example\", \"a.example\"]\ncert = \"@DIR@/cert.pem\"\n";
     std::string locals = minimal + "[[local]]\naddress = \"192.0.2.1\"\ncert = \"@DIR@/cert.pem\"\n" +
                          "[[local]]\naddress = \"[::ffff:192.0.2.1]\"\ncert = \"@DIR@/cert.pem\"\n";
     check_rejected({
-        {names, "\"imaps\"", "duplicate listener name 'imaps' (first defined at " + place(names, "[[listener]]") + ")", 1},
-        {listens, "\"[::ffff", "duplicate listen address '[::ffff:127.0.0.1]:993' (first used by listener 'imaps' at " +
-                                   place(listens, "\"127.0.0.1:993\"") + ")"},
-        {one_listener, "\"127.0.0.1:993\"", "duplicate listen address '127.0.0.1:993' (first used by listener 'imaps' at " +
-                                                place(one_listener, "\"127.0.0.1:993\"") + ")", 1},
-        {local_names, "\"IMAP", "duplicate local_name 'imap.example.org' (first defined at " + place(local_names, "\"imap.example") + ")"},
-        {same_block, "\"a.example\"", "duplicate local_name 'a.example' (first defined at " + place(same_block, "\"a.example\"") + ")", 1},
-        {locals, "\"[::ffff", "duplicate [[local]] address '[::ffff:192.0.2.1]' (first defined at " + place(locals, "[[local]]") + ")"},
+        {names, "\"imaps\"", "duplicate listener name 'imaps' (first defined at " + place(names, "[[listener]]") + ")",
+         1},
+        {listens, "\"[::ffff",
+         "duplicate listen address '[::ffff:127.0.0.1]:993' (first used by listener 'imaps' at " +
+             place(listens, "\"127.0.0.1:993\"") + ")"},
+        {one_listener, "\"127.0.0.1:993\"",
+         "duplicate listen address '127.0.0.1:993' (first used by listener 'imaps' at " +
+             place(one_listener, "\"127.0.0.1:993\"") + ")",
+         1},
+        {local_names, "\"IMAP",
+         "duplicate local_name 'imap.example.org' (first defined at " + place(local_names, "\"imap.example") + ")"},
+        {same_block, "\"a.example\"",
+         "duplicate local_name 'a.example' (first defined at " + place(same_block, "\"a.example\"") + ")", 1},
+        {locals, "\"[::ffff",
+         "duplicate [[local]] address '[::ffff:192.0.2.1]' (first defined at " + place(locals, "[[local]]") + ")"},
     });
 }
 
 TEST_CASE_FIXTURE(ConfigFixture, "missing tables and keys") {
     check_rejected({
         {tls_cert, "[tls]", "no [[listener]] defined"},
-        {"\n" + tls_cert + "listener = []\n", "[tls]", "no [[listener]] defined"},
+        {"listener = []\n" + tls_cert, "listener", "no [[listener]] defined"},
         {listener_with("name", ""), "[[listener]]", "missing 'name' in [[listener]]"},
         {listener_with("listen", ""), "[[listener]]", "missing 'listen' in [[listener]]"},
         {listener_with("protocol", ""), "[[listener]]", "missing 'protocol' in [[listener]]"},
         {listener_with("backend", ""), "[[listener]]", "missing 'backend' in [[listener]]"},
-        {listener_with("protocol", "\"http\""), "\"http\"", "'protocol' must be one of \"imap\", \"pop3\", \"smtp\" (got \"http\")"},
+        {listener_with("protocol", "\"http\""), "\"http\"",
+         "'protocol' must be one of \"imap\", \"pop3\", \"smtp\" (got \"http\")"},
         {listener(), "[[listener]]", "listener 'imaps' has no certificate: set cert in [tls] or [listener.tls]"},
-        {tls_cert + listener() + listener("pop3s", "\"127.0.0.1:995\"", "[listener.tls]\ncert = \"\"\n"), "[[listener]]",
-         "listener 'pop3s' has no certificate: set cert in [tls] or [listener.tls]", 1},
+        {tls_cert + listener() + listener("pop3s", "\"127.0.0.1:995\"", "[listener.tls]\ncert = \"\"\n"),
+         "[[listener]]", "listener 'pop3s' has no certificate: set cert in [tls] or [listener.tls]", 1},
         {minimal + "[[local_name]]\nnames = [\"a.example\"]\n", "[[local_name]]", "missing 'cert' in [[local_name]]"},
-        {minimal + "[[local_name]]\ncert = \"@DIR@/cert.pem\"\n", "[[local_name]]", "missing 'names' in [[local_name]]"},
+        {minimal + "[[local_name]]\ncert = \"@DIR@/cert.pem\"\n", "[[local_name]]",
+         "missing 'names' in [[local_name]]"},
         {minimal + "[[local]]\naddress = \"192.0.2.1\"\n", "[[local]]", "missing 'cert' in [[local]]"},
         {minimal + "[[local]]\ncert = \"@DIR@/cert.pem\"\n", "[[local]]", "missing 'address' in [[local]]"},
     });
@@ -543,6 +579,7 @@ TEST_CASE_FIXTURE(ConfigFixture, "every named file must be readable at load time
         {minimal + "[[local]]\naddress = \"192.0.2.1\"\ncert = \"@DIR@/nope\"\n", "\"@DIR@/nope",
          "cannot read certificate file '@DIR@/nope': No such file or directory"},
         {in_tls("key = \"@DIR@/key.pem\""), "\"@DIR@/key.pem\"", "'key' is set but 'cert' is not"},
-        {tls_cert + "alt_key = \"@DIR@/alt.key\"\n" + listener(), "\"@DIR@/alt.key\"", "'alt_key' is set but 'alt_cert' is not"},
+        {tls_cert + "alt_key = \"@DIR@/alt.key\"\n" + listener(), "\"@DIR@/alt.key\"",
+         "'alt_key' is set but 'alt_cert' is not"},
     });
 }

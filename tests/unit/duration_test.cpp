@@ -26,8 +26,8 @@ TEST_CASE("parse_duration accepts zero written as 0 or with a unit") {
 }
 
 TEST_CASE("parse_duration refuses malformed text") {
-    for (const char* text : {"", "10", "s", "ms", "-1s", "+1s", "1.5s", " 1s", "1s ", "1 s", "10x", "1S", "1h 30m",
-                             "1m1h", "1m1m", "1ms1s", "1h30", "h1", "0x10s", "00"}) {
+    for (const char* text : {"",    "10", "s",      "ms",   "-1s",  "+1s",   "1.5s", " 1s", "1s ",   "1 s",
+                             "10x", "1S", "1h 30m", "1m1h", "1m1m", "1ms1s", "1h30", "h1",  "0x10s", "00"}) {
         CAPTURE(text);
         CHECK_FALSE(parse_duration(text).has_value());
     }
@@ -54,8 +54,8 @@ TEST_CASE("format_duration prints the shortest accepted form") {
 }
 
 TEST_CASE("format_duration output parses back to the same duration") {
-    for (std::chrono::milliseconds duration :
-         std::initializer_list<std::chrono::milliseconds>{0ms, 1ms, 999ms, 1000ms, 61s, 3601s, 25h, 36h + 15min + 7s, 123456789ms}) {
+    for (std::chrono::milliseconds duration : std::initializer_list<std::chrono::milliseconds>{
+             0ms, 1ms, 999ms, 1000ms, 61s, 3601s, 25h, 36h + 15min + 7s, 123456789ms}) {
         CAPTURE(duration.count());
         CHECK(parse_duration(format_duration(duration)) == duration);
     }

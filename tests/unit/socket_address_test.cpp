@@ -142,8 +142,8 @@ TEST_CASE("from_sockaddr copies a kernel address") {
     sockaddr_un un{};
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, "\0abstract", 9);
-    SocketAddress abstract = SocketAddress::from_sockaddr(
-        reinterpret_cast<const sockaddr*>(&un), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 9));
+    SocketAddress abstract = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&un),
+                                                          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 9));
     CHECK(abstract.to_string() == "unix:@abstract");
 
     SocketAddress unnamed = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&un), sizeof(sa_family_t));
