@@ -31,4 +31,32 @@ const char* to_string(TlsVersion v) {
     return "unknown";
 }
 
+const char* to_string(VerifyClient v) {
+    switch (v) {
+        case VerifyClient::off: return "off";
+        case VerifyClient::optional: return "optional";
+        case VerifyClient::required: return "required";
+    }
+    return "unknown";
+}
+
+std::optional<ProxyTlv> proxy_tlv_from_name(std::string_view name) {
+    static constexpr std::pair<std::string_view, ProxyTlv> names[] = {
+        {"alpn", tlv_alpn},       {"authority", tlv_authority},   {"unique_id", tlv_unique_id},
+        {"ssl", tlv_ssl},         {"ssl_version", tlv_ssl_version}, {"ssl_cn", tlv_ssl_cn},
+        {"ssl_cipher", tlv_ssl_cipher}, {"ssl_sig_alg", tlv_ssl_sig_alg}, {"ssl_key_alg", tlv_ssl_key_alg}};
+    for (const auto& [text, tlv] : names)
+        if (text == name) return tlv;
+    return std::nullopt;
+}
+
+std::optional<ProxyTlvProfile> proxy_tlv_profile(std::string_view name) {
+    constexpr uint16_t all_ssl = tlv_ssl | tlv_ssl_version | tlv_ssl_cn | tlv_ssl_cipher | tlv_ssl_sig_alg | tlv_ssl_key_alg;
+    if (name == "minimal") return ProxyTlvProfile{tlv_ssl | tlv_ssl_version | tlv_unique_id, kDefaultProxyHeaderLimit};
+    if (name == "dovecot") return ProxyTlvProfile{tlv_alpn | tlv_authority | tlv_unique_id | all_ssl, 1500};
+    if (name == "postfix") return ProxyTlvProfile{0, 536};
+    if (name == "none") return ProxyTlvProfile{0, kDefaultProxyHeaderLimit};
+    return std::nullopt;
+}
+
 }  // namespace tlsfront

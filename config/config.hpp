@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/proxy_tlv.hpp"
 #include "config/socket_address.hpp"
 
 namespace tlsfront {
@@ -42,6 +43,7 @@ struct CertificateSource {
 };
 
 enum class TlsVersion : uint16_t { tls1_2 = 0x0303, tls1_3 = 0x0304 };
+enum class VerifyClient { off, optional, required };
 
 // [tls] and [listener.tls]: the listener's block is the global one with its own keys laid over.
 struct TlsSettings {
@@ -52,6 +54,13 @@ struct TlsSettings {
     std::vector<std::string> groups{"X25519", "P-256"};
     SourcePlace groups_place;
     bool session_tickets = true;
+    // Client certificates (Dovecot ssl_ca / ssl_verify_client_cert).
+    ConfiguredPath client_ca;
+    ConfiguredPath client_crl;
+    VerifyClient verify_client = VerifyClient::off;
+    SourcePlace verify_client_place;
+    // Refuse a handshake whose SNI names a host no certificate covers (ALPACA).
+    bool strict_sni = false;
 };
 
 enum class MailProtocol { imap, pop3, smtp };
@@ -65,6 +74,10 @@ struct ListenerConfig {
     MailProtocol protocol = MailProtocol::imap;
     SocketAddress backend;  // host:port or unix:/path
     ProxyProtocolVersion proxy_protocol = ProxyProtocolVersion::off;
+    uint16_t proxy_tlvs = tlv_ssl | tlv_ssl_version | tlv_unique_id;  // ProxyTlv bits ("minimal")
+    uint32_t proxy_header_limit = kDefaultProxyHeaderLimit;  // bytes the backend accepts
+    SourcePlace proxy_protocol_place;
+    std::vector<CidrRange> accept_proxy_from;  // balancers whose inbound PROXY header is trusted
     TlsSettings tls;  // effective settings: [tls] merged with [listener.tls]
     SourcePlace place;  // the [[listener]] table
 };
@@ -110,5 +123,6 @@ struct Config {
 const char* to_string(MailProtocol p);
 const char* to_string(ProxyProtocolVersion v);
 const char* to_string(TlsVersion v);
+const char* to_string(VerifyClient v);
 
 }  // namespace tlsfront

@@ -194,15 +194,6 @@ void reject_unless_empty_string(const TableReader& table, std::string_view key) 
     if (field && !table.string_of(*field).empty()) table.fail_at(*field, quoted(key) + " is not supported yet");
 }
 
-void reject_unless_false(const TableReader& table, std::string_view key) {
-    auto field = table.find(key);
-    if (field && table.boolean_of(*field)) table.fail_at(*field, quoted(key) + " is not supported yet");
-}
-
-[[noreturn]] void reject_value_not_supported(const TableReader& table, const Field& field) {
-    table.fail_at(field, quoted(field.key) + " = \"" + table.string_of(field) + "\" is not supported yet");
-}
-
 // ---- [server] ------------------------------------------------------------------------------
 
 // clang-format off
@@ -300,7 +291,6 @@ constexpr std::array<std::string_view, 10> tls_keys{
 
 constexpr std::array<Choice<TlsVersion>, 2> tls_versions{{{"1.2", TlsVersion::tls1_2}, {"1.3", TlsVersion::tls1_3}}};
 
-enum class VerifyClient { off, optional, required };
 constexpr std::array<Choice<VerifyClient>, 3> verify_client_modes{
     {{"off", VerifyClient::off}, {"optional", VerifyClient::optional}, {"required", VerifyClient::required}}};
 
@@ -321,12 +311,21 @@ std::vector<std::string> read_groups(const TableReader& table, const Field& fiel
 }
 
 void reject_future_tls_keys(const TableReader& table) {
-    for (std::string_view key : {"client_ca", "client_crl", "ticket_key_file", "ocsp_response"})
-        reject_unless_empty_string(table, key);
-    reject_unless_false(table, "strict_sni");
-    if (auto field = table.find("verify_client");
-        field && choose(table, *field, verify_client_modes) != VerifyClient::off)
-        reject_value_not_supported(table, *field);
+    for (std::string_view key : {"ticket_key_file", "ocsp_response"}) reject_unless_empty_string(table, key);
+}
+
+void read_client_verification(const TableReader& table, TlsSettings& settings) {
+    if (auto path = read_path(table, "client_ca", "client CA file")) settings.client_ca = *path;
+    if (auto path = read_path(table, "client_crl", "client CRL file")) settings.client_crl = *path;
+    if (auto field = table.find("verify_client")) {
+        settings.verify_client = choose(table, *field, verify_client_modes);
+        settings.verify_client_place = table.place_of(field->node);
+    }
+    if (settings.verify_client != VerifyClient::off && settings.client_ca.empty())
+        fail(settings.verify_client_place, "'verify_client' = \"" + std::string(to_string(settings.verify_client)) +
+                                               "\" needs 'client_ca' (the CA bundle client certificates must chain to)");
+    if (!settings.client_crl.empty() && settings.client_ca.empty())
+        fail(settings.client_crl.place, "'client_crl' is set but 'client_ca' is not");
 }
 
 // [tls] and [listener.tls]: the keys the block names, laid over `settings`.
@@ -343,6 +342,8 @@ TlsSettings read_tls_block(const TableReader& table, TlsSettings settings) {
         settings.groups_place = table.place_of(field->node);
     }
     if (auto field = table.find("session_tickets")) settings.session_tickets = table.boolean_of(*field);
+    if (auto field = table.find("strict_sni")) settings.strict_sni = table.boolean_of(*field);
+    read_client_verification(table, settings);
     reject_future_tls_keys(table);
     return settings;
 }
@@ -393,8 +394,9 @@ LocalAddressConfig read_local(const TableReader& table, const std::vector<LocalA
 
 // ---- [[listener]] --------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 7> listener_keys{
-    "name", "listen", "protocol", "backend", "proxy_protocol", "accept_proxy_from", "tls"};
+constexpr std::array<std::string_view, 9> listener_keys{
+    "name", "listen", "protocol", "backend", "proxy_protocol", "proxy_protocol_tlvs", "proxy_header_limit",
+    "accept_proxy_from", "tls"};
 
 constexpr std::array<Choice<MailProtocol>, 3> mail_protocols{
     {{"imap", MailProtocol::imap}, {"pop3", MailProtocol::pop3}, {"smtp", MailProtocol::smtp}}};
@@ -415,12 +417,13 @@ public:
         listener.listen = read_listen(table, listener.name);
         listener.protocol = choose(table, table.require("protocol"), mail_protocols);
         listener.backend = read_address(table.placed_string_of(table.require("backend")), "backend", true, true);
-        if (auto field = table.find("proxy_protocol")) {
-            listener.proxy_protocol = choose(table, *field, proxy_protocol_versions);
-            if (listener.proxy_protocol != ProxyProtocolVersion::off) reject_value_not_supported(table, *field);
-        }
-        if (auto field = table.find("accept_proxy_from"); field && !table.strings_of(*field, false).empty())
-            table.fail_at(*field, "'accept_proxy_from' is not supported yet");
+        read_proxy_protocol(table, listener);
+        if (auto field = table.find("accept_proxy_from"))
+            for (const PlacedText& item : table.strings_of(*field, false)) {
+                auto parsed = parse_cidr(item.text);
+                if (!parsed.range) fail(item.place, "bad 'accept_proxy_from': " + parsed.error);
+                listener.accept_proxy_from.push_back(*parsed.range);
+            }
         listener.tls = global_tls_;
         if (auto field = table.find("tls"))
             listener.tls = read_tls_block(table.sub_table(*field, "[listener.tls]"), global_tls_);
@@ -436,6 +439,37 @@ private:
         std::string listener;
         SourcePlace place;
     };
+
+    // proxy_protocol, and which TLVs (a profile name or a list of TLV names) within what size.
+    static void read_proxy_protocol(const TableReader& table, ListenerConfig& listener) {
+        listener.proxy_protocol_place = table.place();
+        if (auto field = table.find("proxy_protocol")) {
+            listener.proxy_protocol = choose(table, *field, proxy_protocol_versions);
+            listener.proxy_protocol_place = table.place_of(field->node);
+        }
+        if (auto field = table.find("proxy_protocol_tlvs")) {
+            if (field->node.is_string()) {
+                auto profile = proxy_tlv_profile(table.string_of(*field));
+                if (!profile)
+                    table.fail_at(*field, "unknown 'proxy_protocol_tlvs' profile " + quoted(table.string_of(*field)) +
+                                              " (use minimal, dovecot, postfix, none, or a list of TLV names)");
+                listener.proxy_tlvs = profile->tlvs;
+                listener.proxy_header_limit = profile->header_limit;
+            } else {
+                listener.proxy_tlvs = 0;
+                for (const PlacedText& item : table.strings_of(*field, false)) {
+                    auto tlv = proxy_tlv_from_name(item.text);
+                    if (!tlv)
+                        fail(item.place, "unknown TLV " + quoted(item.text) +
+                                             " (use alpn, authority, unique_id, ssl, ssl_version, ssl_cn, "
+                                             "ssl_cipher, ssl_sig_alg, ssl_key_alg)");
+                    listener.proxy_tlvs |= *tlv;
+                }
+            }
+        }
+        if (auto field = table.find("proxy_header_limit"))
+            listener.proxy_header_limit = static_cast<uint32_t>(integer_in_range(table, *field, 16, 65535));
+    }
 
     std::string read_name(const TableReader& table) {
         PlacedText name = table.placed_string_of(table.require("name"));

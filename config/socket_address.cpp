@@ -188,4 +188,37 @@ AddressParseResult parse_socket_address(std::string_view text, bool allow_unix, 
     return {address, {}};
 }
 
+// IPv4 ranges are compared in the mapped IPv6 space (prefix + 96), so "127.0.0.0/8" also
+// matches a peer the kernel reports as ::ffff:127.0.0.1 on a dual-stack socket.
+bool CidrRange::contains(const SocketAddress& address) const {
+    if (!is_ip(address.family())) return false;
+    auto want = as_mapped_v6(network);
+    auto have = as_mapped_v6(address);
+    unsigned bits = network.family() == AF_INET ? prefix_length + 96u : prefix_length;
+    for (unsigned i = 0; i < 16 && bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
+        unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+        if ((want[i] & mask) != (have[i] & mask)) return false;
+    }
+    return true;
+}
+
+std::string CidrRange::to_string() const { return network.host_string() + "/" + std::to_string(prefix_length); }
+
+CidrParseResult parse_cidr(std::string_view text) {
+    size_t slash = text.find('/');
+    auto host = parse_socket_address(text.substr(0, slash), false, false);
+    if (!host.address || host.address->port() != 0)
+        return {std::nullopt, quoted(text) + " is not an address range such as 10.0.0.0/8 or 2001:db8::/32"};
+    unsigned max = host.address->family() == AF_INET ? 32 : 128;
+    unsigned prefix = max;
+    if (slash != std::string_view::npos) {
+        std::string_view digits = text.substr(slash + 1);
+        if (digits.empty() || digits.size() > 3 || !std::all_of(digits.begin(), digits.end(), ::isdigit))
+            return {std::nullopt, "bad prefix length in " + quoted(text)};
+        prefix = static_cast<unsigned>(std::stoul(std::string(digits)));
+        if (prefix > max) return {std::nullopt, "prefix length over " + std::to_string(max) + " in " + quoted(text)};
+    }
+    return {CidrRange{*host.address, static_cast<uint8_t>(prefix)}, {}};
+}
+
 }  // namespace tlsfront

@@ -34,6 +34,22 @@ struct SocketAddress {
     static SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);
 };
 
+// An address range such as "10.0.0.0/8" or "2001:db8::/32" ("127.0.0.1" alone = /32).
+struct CidrRange {
+    SocketAddress network;  // port 0
+    uint8_t prefix_length = 0;
+
+    // True when `address` (IPv4, IPv6 or IPv4-mapped IPv6) lies in the range.
+    bool contains(const SocketAddress& address) const;
+    std::string to_string() const;
+};
+
+struct CidrParseResult {
+    std::optional<CidrRange> range;
+    std::string error;
+};
+CidrParseResult parse_cidr(std::string_view text);
+
 // Parses "host:port", "[v6]:port" or "unix:/path". `host` must be a numeric address (no DNS
 // lookups at load time: a mail proxy must start even when the resolver is down). Returns the
 // cause on failure.

@@ -5,14 +5,18 @@
 #include <openssl/err.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "proxy/backend_connector.hpp"
+#include "proxy/backend_proxy_header.hpp"
+#include "proxy/proxy_header.hpp"
 #include "proxy/log.hpp"
 #include "proxy/protocol_refusal.hpp"
 #include "proxy/worker.hpp"
 #include "tls/server_context.hpp"
+#include "tls/session_facts.hpp"
 
 namespace tlsfront {
 
@@ -28,6 +32,8 @@ const char* to_string(CloseReason reason) {
     case CloseReason::backend_error: return "backend_error";
     case CloseReason::tls_error: return "tls_error";
     case CloseReason::shutdown: return "shutdown";
+    case CloseReason::proxy_header_invalid: return "proxy_header_invalid";
+    case CloseReason::proxy_header_timeout: return "proxy_header_timeout";
     }
     return "unknown";
 }
@@ -35,7 +41,17 @@ const char* to_string(CloseReason reason) {
 Connection::Connection(Worker& worker, const ListenerRuntime& listener, UniqueFd client, const SocketAddress& peer,
                        uint64_t id)
     : worker_(worker), listener_(listener), client_(std::move(client)), id_(id), started_ms_(worker.now_ms()) {
-    std::memcpy(&peer_, &peer.storage, std::min<size_t>(sizeof peer_, peer.length));
+    store(peer_, peer);
+}
+
+void Connection::store(CompactAddress& to, const SocketAddress& from) {
+    to = CompactAddress{};
+    std::memcpy(&to, &from.storage, std::min<size_t>(sizeof to, from.length));
+}
+
+SocketAddress Connection::load(const CompactAddress& from) {
+    socklen_t length = from.sa.sa_family == AF_INET6 ? sizeof from.v6 : sizeof from.v4;
+    return SocketAddress::from_sockaddr(&from.sa, length);
 }
 
 Connection::~Connection() {
@@ -49,6 +65,12 @@ Connection::~Connection() {
 void Connection::start() {
     ssl_ = listener_.tls->new_session(client_.get());
     if (!ssl_ || !attach_transport(ssl_.get(), &tls_io_)) return close(CloseReason::tls_error, "out of memory");
+    // Only a configured balancer may say who the client is; from anyone else a PROXY header is
+    // just bytes that are not a ClientHello, and the handshake refuses them.
+    const auto& trusted = listener_.config->accept_proxy_from;
+    SocketAddress peer = load(peer_);
+    if (std::any_of(trusted.begin(), trusted.end(), [&](const CidrRange& range) { return range.contains(peer); }))
+        state_ = State::proxy_header;
     worker_.handshake_deadlines().arm(*this, worker_.now_ms());
     arm_client_receive();
 }
@@ -124,16 +146,17 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
     if (result == -ENOBUFS) return worker_.wait_for_receive_buffer(*this, IoOp::client_recv);
     if (result < 0) {
         release_client_input();
-        if (state_ == State::handshake) return close(CloseReason::client_disconnected, strerrorname_np(-result));
+        if (state_ <= State::handshake) return close(CloseReason::client_disconnected, strerrorname_np(-result));
         return close(CloseReason::client_error, strerrorname_np(-result));
     }
     if (result == 0) {
         release_client_input();
         set(client_eof);
-        if (state_ == State::handshake) return close(CloseReason::client_disconnected, "eof during handshake");
+        if (state_ <= State::handshake) return close(CloseReason::client_disconnected, "eof during handshake");
         if (state_ == State::relaying) pump_client_to_backend();
         return;
     }
+    if (state_ == State::proxy_header) return read_proxy_header(static_cast<uint32_t>(result));
     tls_io_.in = worker_.receive_buffers().data(client_in_buffer_);
     tls_io_.in_len = static_cast<uint32_t>(result);
     if (state_ == State::handshake) return continue_handshake();
@@ -179,6 +202,12 @@ void Connection::continue_handshake() {
 void Connection::handshake_complete() {
     flush_to_client();  // TLS 1.2 Finished, TLS 1.3 tickets
     if (tls_io_.in_len == 0) release_client_input();
+    if (backend_out_) {  // the PROXY header accumulator, consumed by now: a client cannot send
+        worker_.send_buffers().release(backend_out_);  // past its Finished before our reply
+        backend_out_ = nullptr;
+        backend_out_len_ = 0;
+        if (tls_io_.in_len > 0) return close(CloseReason::tls_error, "data before the handshake finished");
+    }
     DeadlineList::remove(*this);
     state_ = State::connecting;
     connect_backend();
@@ -198,7 +227,60 @@ void Connection::on_backend_connected(int result) {
     state_ = State::relaying;
     worker_.idle_deadlines().arm(*this, worker_.now_ms());
     arm_backend_receive();
+    if (listener_.config->proxy_protocol != ProxyProtocolVersion::off) send_proxy_header();
     pump_client_to_backend();
+}
+
+// In one send, before any client byte: Dovecot and Postfix read the whole header in their first read.
+void Connection::send_proxy_header() {
+    SocketAddress local;
+    if (has(local_from_header)) {
+        local = load(local_);
+    } else {
+        local.length = sizeof local.storage;
+        getsockname(client_.get(), reinterpret_cast<sockaddr*>(&local.storage), &local.length);
+    }
+    backend_out_ = worker_.send_buffers().acquire();
+    backend_sent_ = 0;
+    backend_out_len_ = static_cast<uint32_t>(write_backend_proxy_header(
+        {backend_out_, worker_.send_buffers().block_size()}, *listener_.config, ssl_.get(), load(peer_), local, id_));
+    flush_to_backend();
+}
+
+// A trusted balancer's header, possibly over several reads (kept in the not yet used backend
+// send block). What follows it is the client's ClientHello.
+void Connection::read_proxy_header(uint32_t received) {
+    const uint8_t* data = worker_.receive_buffers().data(client_in_buffer_);
+    std::span<const uint8_t> bytes(data, received);
+    if (backend_out_) {
+        uint32_t room = worker_.send_buffers().block_size() - backend_out_len_;
+        uint32_t n = std::min(room, received);
+        std::memcpy(backend_out_ + backend_out_len_, data, n);
+        backend_out_len_ += n;
+        release_client_input();
+        bytes = {backend_out_, backend_out_len_};
+    }
+    ProxyParseResult parsed = parse_proxy_header(bytes);
+    if (parsed.status == ProxyParseStatus::invalid) return close(CloseReason::proxy_header_invalid, parsed.error);
+    if (parsed.status == ProxyParseStatus::incomplete) {
+        if (bytes.size() >= kMaxInboundProxyHeader) return close(CloseReason::proxy_header_invalid, "header too long");
+        if (!backend_out_) {
+            backend_out_ = worker_.send_buffers().acquire();
+            std::memcpy(backend_out_, data, received);
+            backend_out_len_ = received;
+            release_client_input();
+        }
+        return arm_client_receive();
+    }
+    if (parsed.source) store(peer_, *parsed.source);
+    if (parsed.destination) {
+        store(local_, *parsed.destination);
+        set(local_from_header);
+    }
+    state_ = State::handshake;
+    tls_io_.in = bytes.data() + parsed.consumed;
+    tls_io_.in_len = static_cast<uint32_t>(bytes.size() - parsed.consumed);
+    continue_handshake();
 }
 
 // The client has finished its handshake: tell it, in its own protocol, why it is being let go.
@@ -233,6 +315,7 @@ void Connection::close_after_flush(CloseReason reason, const char* error) {
 
 void Connection::on_deadline() {
     switch (state_) {
+    case State::proxy_header: return close(CloseReason::proxy_header_timeout);
     case State::handshake: return close(CloseReason::handshake_timeout);
     case State::connecting:
         // The connect is still in flight: cancelling it completes it with -ECANCELED.
@@ -293,6 +376,10 @@ void Connection::log_close() const {
         .field("duration_ms", worker_.now_ms() - started_ms_)
         .field("reason", to_string(reason_));
     if (error_) line.field("error", error_);
+    if (established) {
+        std::string cn = client_common_name(ssl_.get());
+        if (!cn.empty()) line.field("client_cn", cn);
+    }
 }
 
 }  // namespace tlsfront

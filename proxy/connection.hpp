@@ -31,6 +31,8 @@ enum class CloseReason : uint8_t {
     backend_error,
     tls_error,
     shutdown,
+    proxy_header_invalid,  // a trusted balancer sent a malformed PROXY header
+    proxy_header_timeout,
 };
 const char* to_string(CloseReason reason);
 
@@ -56,8 +58,9 @@ public:
     uint32_t worker_slot = 0;  // index in the worker's connection table
 
 private:
+    // proxy_header: reading a trusted balancer's PROXY header, before the TLS handshake.
     // flushing: a last message (alert, refusal, close_notify) goes out, then the connection closes.
-    enum class State : uint8_t { handshake, connecting, relaying, flushing, closing, closed };
+    enum class State : uint8_t { proxy_header, handshake, connecting, relaying, flushing, closing, closed };
     enum Flag : uint16_t {
         client_recv_armed = 1 << 0,
         backend_recv_armed = 1 << 1,
@@ -68,6 +71,7 @@ private:
         backend_eof = 1 << 6,         // no more data will come from the backend
         close_notify_queued = 1 << 7,
         client_write_shut = 1 << 8,  // close_notify sent and TCP FIN passed on to the client
+        local_from_header = 1 << 9,  // local_ holds the destination a balancer's PROXY header named
     };
     bool has(Flag f) const { return flags_ & f; }
     void set(Flag f) { flags_ |= f; }
@@ -88,6 +92,8 @@ private:
     void arm_backend_receive();
     void on_client_received(int result, uint32_t cqe_flags);
     void on_client_sent(int result);
+    void read_proxy_header(uint32_t received);
+    void send_proxy_header();
 
     // connection_relay.cpp: the relay
     void pump_client_to_backend();
@@ -126,11 +132,16 @@ private:
     uint64_t started_ms_;
     uint64_t bytes_in_ = 0;   // plaintext client -> backend
     uint64_t bytes_out_ = 0;  // plaintext backend -> client
-    union {
+    // IPv4 or IPv6, compactly (sockaddr_storage would be 128 bytes per connection).
+    union CompactAddress {
         sockaddr sa;
         sockaddr_in v4;
         sockaddr_in6 v6;
-    } peer_{};
+    };
+    static void store(CompactAddress& to, const SocketAddress& from);
+    static SocketAddress load(const CompactAddress& from);
+    CompactAddress peer_{};   // the client (from the PROXY header when a balancer sent one)
+    CompactAddress local_{};  // only with local_from_header
 };
 
 }  // namespace tlsfront

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "config/config_loader.hpp"
+#include "proxy/backend_proxy_header.hpp"
 #include "proxy/listener_socket.hpp"
 #include "proxy/log.hpp"
 #include "proxy/privileges.hpp"
@@ -79,8 +80,10 @@ std::unique_ptr<PreparedConfig> prepare_config(const std::string& path) {
     prepared->config = load_config_file(path);
     auto certificates = std::make_shared<CertificateCatalog>(prepared->config);
     prepared->certificates = certificates;
-    for (const auto& listener : prepared->config.listeners)
+    for (const auto& listener : prepared->config.listeners) {
+        check_proxy_header_fits(listener);
         prepared->tls.push_back(std::make_unique<ServerContext>(listener, certificates));
+    }
     return prepared;
 }
 

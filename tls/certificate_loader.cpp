@@ -180,7 +180,27 @@ const char* kind_name(KeyKind kind) {
     return "?";
 }
 
+bool name_matches(std::string_view pattern, std::string_view host) {
+    if (pattern.starts_with("*.")) {
+        size_t dot = host.find('.');
+        return dot != std::string_view::npos && dot > 0 && host.substr(dot + 1) == pattern.substr(2);
+    }
+    return pattern == host;
+}
+
+bool key_covers(const CertifiedKey& key, std::string_view host) {
+    if (key.dns_names.empty()) return name_matches(lower(key.subject_cn), host);
+    return std::any_of(key.dns_names.begin(), key.dns_names.end(),
+                       [&](const std::string& pattern) { return name_matches(pattern, host); });
+}
+
 }  // namespace
+
+bool certificate_covers(const CertificateSet& set, std::string_view host) {
+    std::string name = lower(std::string(host));
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    return key_covers(set.primary, name) || (set.alt && key_covers(*set.alt, name));
+}
 
 std::string CertifiedKey::describe() const {
     std::ostringstream out;

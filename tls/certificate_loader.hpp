@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -45,6 +46,10 @@ struct CertificateSet {
     CertifiedKey primary;
     std::optional<CertifiedKey> alt;
 };
+
+// True when the set's certificates name `host` in subjectAltName (or, lacking any DNS name, in the
+// CN); "*.example.net" covers exactly one label. Case-insensitive.
+bool certificate_covers(const CertificateSet& set, std::string_view host);
 
 // Loads and checks `source`. Throws CertificateError naming the config place and the cause.
 // Expired certificates load, with a line added to `warnings`.

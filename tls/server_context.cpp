@@ -2,9 +2,12 @@
 #include "tls/server_context.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "tls/client_hello.hpp"
 
@@ -75,6 +78,64 @@ ssl_select_cert_result_t select_certificate(const SSL_CLIENT_HELLO* hello) {
     return ssl_select_cert_success;
 }
 
+// The client's ALPN list must contain the listener's protocol: a client that offers only other
+// protocols (say http/1.1 from a browser tricked into talking to the mail port, the ALPACA
+// attack) gets no_application_protocol. A client that offers no ALPN never gets here.
+int select_alpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len, void* arg) {
+    auto* wanted = static_cast<const std::string*>(arg);  // wire form: length byte + name
+    for (unsigned i = 0; i < in_len;) {
+        unsigned len = in[i];
+        if (i + 1 + len > in_len) break;
+        if (len + 1 == wanted->size() && std::memcmp(in + i, wanted->data(), wanted->size()) == 0) {
+            *out = in + i + 1;
+            *out_len = static_cast<uint8_t>(len);
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + len;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+// strict_sni: a name no certificate covers ends the handshake with unrecognized_name.
+int check_server_name(SSL* ssl, int* alert, void*) {
+    auto* context = static_cast<const ServerContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!context || !sni || context->covers_name(sni)) return SSL_TLSEXT_ERR_OK;
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }  // optional: the result is reported, not enforced
+
+void load_crls(X509_STORE* store, const ConfiguredPath& crl_path) {
+    bssl::UniquePtr<BIO> bio(BIO_new_file(crl_path.path.c_str(), "r"));
+    if (!bio) throw CertificateError(crl_path.place.describe() + ": cannot read client CRL file '" + crl_path.path + "'");
+    int loaded = 0;
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+        X509_STORE_add_crl(store, crl);
+        X509_CRL_free(crl);
+        ++loaded;
+    }
+    ERR_clear_error();
+    if (loaded == 0) throw CertificateError(crl_path.place.describe() + ": no CRL found in '" + crl_path.path + "'");
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+}
+
+void configure_client_verification(SSL_CTX* ctx, const TlsSettings& tls) {
+    if (tls.verify_client == VerifyClient::off) return;
+    const std::string& ca = tls.client_ca.path;
+    if (!SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr))
+        throw CertificateError(tls.client_ca.place.describe() + ": cannot load client CA file '" + ca +
+                               "': " + ssl_error_text());
+    // The CertificateRequest names the acceptable CAs, so clients with several certificates pick right.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca.c_str())) SSL_CTX_set_client_CA_list(ctx, names);
+    ERR_clear_error();
+    if (!tls.client_crl.empty()) load_crls(SSL_CTX_get_cert_store(ctx), tls.client_crl);
+    bool required = tls.verify_client == VerifyClient::required;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       required ? nullptr : accept_any_certificate);
+}
+
 void configure_protocol(SSL_CTX* ctx, const TlsSettings& tls) {
     SSL_CTX_set_min_proto_version(ctx, static_cast<uint16_t>(tls.min_version));
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
@@ -134,8 +195,20 @@ ServerContext::ServerContext(const ListenerConfig& listener, std::shared_ptr<con
       listener_default_(catalog_->for_source(listener.tls.certificate)) {
     if (!ctx_) throw CertificateError("cannot create SSL_CTX: " + ssl_error_text());
     configure_protocol(ctx_.get(), listener.tls);
+    configure_client_verification(ctx_.get(), listener.tls);
+    // Sessions (tickets) of one listener do not resume on another with other settings.
+    SSL_CTX_set_session_id_context(ctx_.get(), reinterpret_cast<const uint8_t*>(listener.name.data()),
+                                   std::min<size_t>(listener.name.size(), SSL_MAX_SID_CTX_LENGTH));
     SSL_CTX_set_ex_data(ctx_.get(), context_index(), this);
     SSL_CTX_set_select_certificate_cb(ctx_.get(), select_certificate);
+    alpn_wire_ = std::string(1, static_cast<char>(std::strlen(to_string(listener.protocol)))) + to_string(listener.protocol);
+    SSL_CTX_set_alpn_select_cb(ctx_.get(), select_alpn, &alpn_wire_);
+    if (listener.tls.strict_sni) SSL_CTX_set_tlsext_servername_callback(ctx_.get(), check_server_name);
+}
+
+bool ServerContext::covers_name(std::string_view sni) const {
+    if (catalog_->find(sni, nullptr)) return true;
+    return listener_default_ && certificate_covers(*listener_default_, sni);
 }
 
 const CertificateSet* ServerContext::choose(std::string_view sni, int client_fd) const {

@@ -53,9 +53,12 @@ public:
 
     SSL_CTX* get() const { return ctx_.get(); }
     const CertificateSet* choose(std::string_view sni, int client_fd) const;
+    // A local_name entry, or the listener's own certificate, covers this SNI name.
+    bool covers_name(std::string_view sni) const;
 
 private:
     bssl::UniquePtr<SSL_CTX> ctx_;
+    std::string alpn_wire_;  // the listener protocol's ALPN id, with its length byte
     std::shared_ptr<const CertificateCatalog> catalog_;
     const CertificateSet* listener_default_;
 };

@@ -84,39 +84,47 @@ class CheckTest(unittest.TestCase):
         self.assertIn('backend=unix:/run/legacy-smtp.sock', l)
 
         def cert_block(path):
-            """The 'certificate PATH (...)' line plus any indented lines under it."""
-            for i, l in enumerate(lines):
-                if l.startswith(f'certificate {path} '):
-                    block = [l]
-                    for nxt in lines[i + 1:]:
-                        if nxt[:1] in (' ', '\t'):
-                            block.append(nxt)
-                        else:
-                            break
-                    return '\n'.join(block)
-            self.fail(f'no "certificate {path} (...)" line in:\n{out}')
+            """Every summary line about the certificate file PATH ('certificate PATH (KEY CN=...) ...',
+            possibly indented under a listener), joined."""
+            found = [l.strip() for l in lines if l.strip().startswith(f'certificate {path} ')]
+            if not found:
+                self.fail(f'no "certificate {path} (...)" line in:\n{out}')
+            return '\n'.join(found)
+
+        def served(block):
+            """What the lines say the certificate serves (the text after the '(KEY CN=...)' part)."""
+            return '\n'.join(l.split(')', 1)[1] for l in block.splitlines())
 
         b = cert_block(p.exact.cert)
-        self.assertIn('(RSA-2048 CN=imap.example.org)', b)
-        self.assertIn('imap.example.org', b.split(')', 1)[1])  # the name it serves, after the key/CN part
+        self.assertRegex(b, r'\(RSA-2048 CN=imap\.example\.org[,)]')
+        self.assertIn('imap.example.org', served(b))
         b = cert_block(p.wildcard.cert)
-        self.assertIn('CN=wildcard.example.net', b)
-        self.assertIn('*.example.net', b)
+        self.assertRegex(b, r'\(RSA-2048 CN=wildcard\.example\.net[,)]')
+        self.assertIn('*.example.net', served(b))
+        b = cert_block(p.dual_rsa.cert)
+        self.assertIn('dual.example.com', served(b))
         b = cert_block(p.dual_ec.cert)
-        self.assertIn('CN=dual-ecdsa.example.com', b)
-        self.assertRegex(b, r'\((ECDSA|EC)[^)]*CN=dual-ecdsa\.example\.com\)')
-        self.assertIn('dual.example.com', b.split(')', 1)[1])
-        self.assertIn('(RSA-2048 CN=secret.example.org)', cert_block(p.encrypted.cert))
-        self.assertIn('CN=combined.example.org', cert_block(p.combined.combined))
+        self.assertRegex(b, r'\((ECDSA|EC)[^)]*CN=dual-ecdsa\.example\.com[,)]')
+        self.assertIn('dual.example.com', served(b))
+        b = cert_block(p.encrypted.cert)
+        self.assertRegex(b, r'\(RSA-2048 CN=secret\.example\.org[,)]')
+        self.assertIn('secret.example.org', served(b))
+        b = cert_block(p.combined.combined)
+        self.assertRegex(b, r'CN=combined\.example\.org[,)]')
+        self.assertIn('combined.example.org', served(b))
         b = cert_block(p.local2.cert)
-        self.assertIn('CN=local2.test', b)
-        self.assertIn('127.0.0.2', b.split(')', 1)[1])
+        self.assertRegex(b, r'CN=local2\.test[,)]')
+        self.assertIn('127.0.0.2', served(b))
         b = cert_block(p.listener.cert)
-        self.assertIn('CN=listener.test', b)
-        self.assertIn('imaps', b.split(')', 1)[1])
+        self.assertRegex(b, r'CN=listener\.test[,)]')
+        self.assertIn('imaps', served(b))
+        self.assertNotIn('pop3s', served(b))
+        # the global [tls] cert serves the listeners that have none of their own
         b = cert_block(p.global_.cert)
-        self.assertIn('CN=global.test', b)
-        self.assertIn('global', b.split(')', 1)[1])
+        self.assertRegex(b, r'CN=global\.test[,)]')
+        self.assertIn('pop3s', served(b))
+        self.assertIn('smtps', served(b))
+        self.assertNotIn('imaps', served(b))
 
     def test_check_does_not_start_the_proxy(self):
         p = self.pki
@@ -223,9 +231,12 @@ class CheckTest(unittest.TestCase):
         lines[lines.index('protocol = "imap"')] = 'protocol = "http"'
         self.assert_error(lines, '"http"', r'protocol|imap|unknown|invalid')
 
-    def test_error_proxy_protocol_not_supported_yet(self):
-        self.assert_error(self.base_lines(listener_extra=['proxy_protocol = "v2"']), 'proxy_protocol',
-                          r'not supported')
+    def test_error_key_not_supported_yet(self):
+        self.assert_error(self.base_lines(extra_server=['admin = "127.0.0.1:9993"']), 'admin', r'not supported')
+
+    def test_error_unknown_user(self):
+        self.assert_error(self.base_lines(extra_server=['user = "no-such-user-tlsfront"']), 'no-such-user',
+                          r'user|exist|unknown')
 
     def test_error_unreadable_certificate(self):
         self.assert_error(self.base_lines(tls=['cert = "/nonexistent/tlsfront-test.pem"',

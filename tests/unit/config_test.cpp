@@ -429,29 +429,73 @@ TEST_CASE_FIXTURE(ConfigFixture, "user and group must exist") {
 }
 
 TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they are implemented") {
-    std::string with_listener_tls = tls_cert + listener("imaps", "\"127.0.0.1:993\"", "[listener.tls]\n");
     check_rejected({
         {"[server]\nadmin = \"127.0.0.1:9993\"\n" + minimal, "\"127", "'admin' is not supported yet"},
-        {tls_cert + "client_ca = \"@DIR@/cert.pem\"\n" + listener(), "\"@DIR@/cert.pem\"",
-         "'client_ca' is not supported yet", 1},
-        {tls_cert + "client_crl = \"x\"\n" + listener(), "\"x\"", "'client_crl' is not supported yet"},
         {tls_cert + "ticket_key_file = \"x\"\n" + listener(), "\"x\"", "'ticket_key_file' is not supported yet"},
         {tls_cert + "ocsp_response = \"x\"\n" + listener(), "\"x\"", "'ocsp_response' is not supported yet"},
-        {tls_cert + "strict_sni = true\n" + listener(), "true", "'strict_sni' is not supported yet"},
+    });
+}
+
+TEST_CASE_FIXTURE(ConfigFixture, "client certificates and strict SNI") {
+    auto config = load(tls_cert + "client_ca = \"@DIR@/alt.pem\"\nclient_crl = \"@DIR@/alt.key\"\n"
+                       "verify_client = \"optional\"\nstrict_sni = true\n" +
+                       listener("imaps", "\"127.0.0.1:993\"", "[listener.tls]\nverify_client = \"required\"\n"));
+    CHECK(config.tls.verify_client == VerifyClient::optional);
+    CHECK(config.tls.strict_sni);
+    CHECK(config.tls.client_ca.path == files.path("alt.pem"));
+    CHECK(config.listeners[0].tls.verify_client == VerifyClient::required);
+    CHECK(config.listeners[0].tls.client_crl.path == files.path("alt.key"));
+    check_rejected({
         {tls_cert + "verify_client = \"required\"\n" + listener(), "\"required\"",
-         "'verify_client' = \"required\" is not supported yet"},
+         "'verify_client' = \"required\" needs 'client_ca' (the CA bundle client certificates must chain to)"},
         {tls_cert + "verify_client = \"sometimes\"\n" + listener(), "\"sometimes\"",
          "'verify_client' must be one of \"off\", \"optional\", \"required\" (got \"sometimes\")"},
-        {with_listener_tls + "verify_client = \"optional\"\n", "\"optional\"",
-         "'verify_client' = \"optional\" is not supported yet"},
-        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"v2\"\n"), "\"v2\"",
-         "'proxy_protocol' = \"v2\" is not supported yet"},
-        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"v1\"\n"), "\"v1\"",
-         "'proxy_protocol' = \"v1\" is not supported yet"},
+        {tls_cert + "client_crl = \"@DIR@/alt.pem\"\n" + listener(), "\"@DIR@/alt.pem\"",
+         "'client_crl' is set but 'client_ca' is not"},
+        {tls_cert + "client_ca = \"@DIR@/missing.pem\"\n" + listener(), "\"@DIR@/missing.pem\"",
+         "cannot read client CA file '@DIR@/missing.pem': No such file or directory"},
+        {tls_cert + "strict_sni = \"yes\"\n" + listener(), "\"yes\"", "'strict_sni' must be true or false"},
+    });
+}
+
+TEST_CASE_FIXTURE(ConfigFixture, "PROXY protocol toward the backend and from balancers") {
+    auto config = load(tls_cert + listener("imaps", "\"127.0.0.1:993\"",
+                                           "proxy_protocol = \"v2\"\nproxy_protocol_tlvs = \"dovecot\"\n"
+                                           "accept_proxy_from = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\"]\n") +
+                       listener("pop3s", "\"127.0.0.1:995\"",
+                                "proxy_protocol = \"v1\"\nproxy_protocol_tlvs = [\"ssl\", \"ssl_cn\"]\n"
+                                "proxy_header_limit = 300\n") +
+                       listener("smtps", "\"127.0.0.1:465\""));
+    const auto& imaps = config.listeners[0];
+    CHECK(imaps.proxy_protocol == ProxyProtocolVersion::v2);
+    CHECK(imaps.proxy_header_limit == 1500);
+    CHECK((imaps.proxy_tlvs & tlv_authority) != 0);
+    REQUIRE(imaps.accept_proxy_from.size() == 3);
+    CHECK(imaps.accept_proxy_from[0].to_string() == "10.0.0.0/8");
+    CHECK(imaps.accept_proxy_from[2].prefix_length == 32);
+    const auto& pop3s = config.listeners[1];
+    CHECK(pop3s.proxy_protocol == ProxyProtocolVersion::v1);
+    CHECK(pop3s.proxy_tlvs == (tlv_ssl | tlv_ssl_cn));
+    CHECK(pop3s.proxy_header_limit == 300);
+    const auto& smtps = config.listeners[2];
+    CHECK(smtps.proxy_protocol == ProxyProtocolVersion::off);
+    CHECK(smtps.proxy_tlvs == (tlv_ssl | tlv_ssl_version | tlv_unique_id));
+    CHECK(smtps.proxy_header_limit == kDefaultProxyHeaderLimit);
+    check_rejected({
         {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"on\"\n"), "\"on\"",
          "'proxy_protocol' must be one of \"off\", \"v1\", \"v2\" (got \"on\")"},
-        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "accept_proxy_from = [\"10.0.0.0/8\"]\n"), "[\"10.",
-         "'accept_proxy_from' is not supported yet"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol_tlvs = \"exim\"\n"), "\"exim\"",
+         "unknown 'proxy_protocol_tlvs' profile 'exim' (use minimal, dovecot, postfix, none, or a list of TLV names)"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol_tlvs = [\"ssl\", \"crc\"]\n"), "\"crc\"",
+         "unknown TLV 'crc' (use alpn, authority, unique_id, ssl, ssl_version, ssl_cn, ssl_cipher, ssl_sig_alg, "
+         "ssl_key_alg)"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_header_limit = 8\n"), "8\n",
+         "'proxy_header_limit' must be between 16 and 65535"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "accept_proxy_from = [\"10.0.0.0/33\"]\n"),
+         "\"10.0.0.0/33\"", "bad 'accept_proxy_from': prefix length over 32 in '10.0.0.0/33'"},
+        {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "accept_proxy_from = [\"balancer\"]\n"),
+         "\"balancer\"",
+         "bad 'accept_proxy_from': 'balancer' is not an address range such as 10.0.0.0/8 or 2001:db8::/32"},
     });
 }
 

@@ -150,3 +150,31 @@ TEST_CASE("from_sockaddr copies a kernel address") {
     CHECK(unnamed.to_string() == "unix:");
     CHECK(SocketAddress{}.to_string() == "unspecified");
 }
+
+TEST_CASE("CIDR ranges: parsing and membership, IPv4 also as mapped IPv6") {
+    auto addr = [](const char* text) {
+        auto parsed = tlsfront::parse_socket_address(text, false, false);
+        REQUIRE(parsed.address);
+        return *parsed.address;
+    };
+    auto range = tlsfront::parse_cidr("10.1.0.0/16");
+    REQUIRE(range.range);
+    CHECK(range.range->contains(addr("10.1.200.3:5000")));
+    CHECK(range.range->contains(addr("[::ffff:10.1.0.1]:1")));
+    CHECK_FALSE(range.range->contains(addr("10.2.0.1")));
+    auto v6 = tlsfront::parse_cidr("2001:db8::/33");
+    REQUIRE(v6.range);
+    CHECK(v6.range->contains(addr("[2001:db8:7fff::1]:993")));
+    CHECK_FALSE(v6.range->contains(addr("[2001:db8:8000::1]:993")));
+    CHECK_FALSE(v6.range->contains(addr("10.1.0.1")));
+    auto host = tlsfront::parse_cidr("127.0.0.2");
+    REQUIRE(host.range);
+    CHECK(host.range->prefix_length == 32);
+    CHECK(host.range->contains(addr("127.0.0.2:1")));
+    CHECK_FALSE(host.range->contains(addr("127.0.0.3:1")));
+    auto all = tlsfront::parse_cidr("0.0.0.0/0");
+    REQUIRE(all.range);
+    CHECK(all.range->contains(addr("192.0.2.1")));
+    for (const char* bad : {"10.0.0.0/", "10.0.0.0/x", "10.0.0.0/33", "::/129", "host/8", "10.0.0.1:80/8", "/8"})
+        CHECK_MESSAGE(!tlsfront::parse_cidr(bad).range, bad);
+}

@@ -1,0 +1,31 @@
+// SessionFacts: what a finished handshake tells the backend and the log: protocol version,
+// cipher, SNI, ALPN, and the client certificate (subject CN, algorithms, verify result).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <string>
+#include <string_view>
+
+namespace tlsfront {
+
+struct SessionFacts {
+    std::string_view version;  // "TLSv1.3"
+    std::string_view cipher;   // IETF name, "TLS_AES_128_GCM_SHA256"
+    std::string_view sni;
+    std::string_view alpn;
+    bool certificate_in_session = false;     // the session carries a client certificate
+    bool certificate_on_connection = false;  // ... presented in this handshake (not resumed)
+    long verify_result = X509_V_OK;
+    std::string client_cn;
+    std::string client_sig_alg;  // "RSA-SHA256", as haproxy's ssl_c_sig_alg
+    std::string client_key_alg;  // "RSA2048", "EC256", as haproxy's ssl_c_key_alg
+};
+
+// Valid while `ssl` lives (the string_views point into it). Call after the handshake.
+SessionFacts describe_session(const SSL* ssl);
+
+// The client certificate's subject CN, or "" (for the log line).
+std::string client_common_name(const SSL* ssl);
+
+}  // namespace tlsfront
