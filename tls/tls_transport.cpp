@@ -66,8 +66,7 @@ bool attach_transport(SSL* ssl, TlsTransport* transport) {
     BIO* bio = BIO_new(transport_method());
     if (!bio) return false;
     BIO_set_data(bio, transport);
-    // One BIO for both directions: SSL_set_bio takes one reference per direction.
-    BIO_up_ref(bio);
+    // One BIO for both directions: with rbio == wbio, SSL_set_bio takes over our one reference.
     SSL_set_bio(ssl, bio, bio);
     return true;
 }

@@ -2,7 +2,6 @@
 unix socket). Each connection gets its own thread; every socket operation has a timeout and every
 loop ends when the peer closes or the server is stopped."""
 import hashlib
-import os
 import socket
 import threading
 import time

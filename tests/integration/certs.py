@@ -3,6 +3,7 @@
 Every leaf has a distinct subject CN, so a test can tell from `openssl s_client` output which
 certificate tlsfront chose. get_pki() builds the set once per run.
 """
+import concurrent.futures
 import os
 import secrets
 import subprocess
@@ -21,7 +22,7 @@ def _openssl(*args, cwd):
 
 
 class Leaf:
-    def __init__(self, cn, cert, key, chain_cert=None):
+    def __init__(self, cn, cert, key):
         self.cn = cn
         self.cert = cert     # PEM chain: leaf (+ intermediate when issued by one)
         self.key = key
@@ -106,21 +107,29 @@ class Pki:
 class StandardPki(Pki):
     """The certificates most tests use. CN values are what the tests look for."""
 
+    LEAVES = {  # attribute: (file stem, CN, names, options)
+        'global_': ('global', 'global.test', ['global.test'], {}),
+        'listener': ('listener', 'listener.test', ['listener.test'], {}),
+        'exact': ('exact', 'imap.example.org', ['imap.example.org'], {}),
+        'wildcard': ('wildcard', 'wildcard.example.net', ['*.example.net'], {'via_intermediate': True}),
+        'local2': ('local2', 'local2.test', ['local2.test', '127.0.0.2'], {}),
+        'dual_rsa': ('dual-rsa', 'dual-rsa.example.com', ['dual.example.com'], {}),
+        'dual_ec': ('dual-ec', 'dual-ecdsa.example.com', ['dual.example.com'], {'kind': 'ec'}),
+        'ec_only': ('ec-only', 'ecdsa.example.org', ['ecdsa.example.org'], {'kind': 'ec'}),
+        'encrypted': ('encrypted', 'secret.example.org', ['secret.example.org'], {'password': KEY_PASSWORD}),
+        'combined': ('combined', 'combined.example.org', ['combined.example.org'], {'combined': True}),
+        'mail': ('mail', 'mail.example.test', ['mail.example.test', 'localhost', '127.0.0.1'], {}),
+        'other': ('other', 'other.test', ['other.test'], {}),  # its key matches no other certificate
+    }
+
     def __init__(self, directory):
         super().__init__(directory)
-        L = self.leaf
-        self.global_ = L('global', 'global.test', ['global.test'])
-        self.listener = L('listener', 'listener.test', ['listener.test'])
-        self.exact = L('exact', 'imap.example.org', ['imap.example.org'])
-        self.wildcard = L('wildcard', 'wildcard.example.net', ['*.example.net'], via_intermediate=True)
-        self.local2 = L('local2', 'local2.test', ['local2.test', '127.0.0.2'])
-        self.dual_rsa = L('dual-rsa', 'dual-rsa.example.com', ['dual.example.com'])
-        self.dual_ec = L('dual-ec', 'dual-ecdsa.example.com', ['dual.example.com'], kind='ec')
-        self.ec_only = L('ec-only', 'ecdsa.example.org', ['ecdsa.example.org'], kind='ec')
-        self.encrypted = L('encrypted', 'secret.example.org', ['secret.example.org'], password=KEY_PASSWORD)
-        self.combined = L('combined', 'combined.example.org', ['combined.example.org'], combined=True)
-        self.mail = L('mail', 'mail.example.test', ['mail.example.test', 'localhost', '127.0.0.1'])
-        self.other = L('other', 'other.test', ['other.test'])  # a key that matches no other cert
+        # RSA key generation dominates: two at a time (the machines have 2 cores)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {attr: pool.submit(self.leaf, stem, cn, names, **opts)
+                       for attr, (stem, cn, names, opts) in self.LEAVES.items()}
+            for attr, fut in futures.items():
+                setattr(self, attr, fut.result())
 
 
 _pki = None

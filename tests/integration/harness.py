@@ -310,7 +310,7 @@ class TlsFront:
         if self.proc is not None:
             self.returncode = self.proc.returncode
 
-    def stop_and_check(self, testcase=None):
+    def stop_and_check(self):
         """Stop; return a problem description ('' when it exited 0 with no sanitizer report)."""
         rc = self.stop()
         problems = []

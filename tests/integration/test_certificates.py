@@ -3,9 +3,7 @@
 Order (DESIGN.md): SNI exact > SNI wildcard (one label) > local address > listener > global.
 Each certificate has its own subject CN; the tests read it from s_client's `subject=` line.
 """
-import os
 import subprocess
-import time
 import unittest
 
 import backends

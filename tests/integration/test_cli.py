@@ -1,7 +1,6 @@
 """Command line: --version, --check (summary and errors with FILE:LINE:COLUMN)."""
 import os
 import re
-import shutil
 import unittest
 
 import certs

@@ -1,6 +1,5 @@
 """Things going wrong: unreachable backends, timeouts, garbage clients, the connection limit.
 Each must close only the connection concerned, with the documented reason in the log."""
-import re
 import socket
 import ssl
 import struct

@@ -2,7 +2,6 @@
 no PROXY) behind IMAPS/POP3S listeners; curl, Python imaplib/poplib, gnutls-cli (a second TLS
 stack), openssl s_client; swaks and smtplib against an SMTPS listener in front of a small SMTP
 backend."""
-import os
 import shutil
 import smtplib
 import socket

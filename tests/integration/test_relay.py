@@ -4,8 +4,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
-import time
 import unittest
 
 import backends
