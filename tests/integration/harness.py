@@ -108,7 +108,7 @@ def free_port(hosts=('127.0.0.1',)):
                 _next_port = 20000
             ok = True
             for host in hosts:
-                s = socket.socket()
+                s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
                 try:
                     s.bind((host, port))
                 except OSError:

@@ -73,7 +73,7 @@ def client_context(cafile=None, min_version=None, max_version=None):
 def tls_connect(port, host='127.0.0.1', servername='test.example', ctx=None, timeout=10.0, source=None):
     """A blocking TLS socket. suppress_ragged_eofs=False, so recv() returns b'' only after a real
     close_notify and raises SSLEOFError on a bare TCP close."""
-    raw = socket.socket()
+    raw = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
     raw.settimeout(timeout)
     if source:
         raw.bind((source, 0))

@@ -1,0 +1,81 @@
+"""One listener on IPv4 and IPv6 at once, and the privilege drop to [server] user/group."""
+import os
+import shutil
+import socket
+import unittest
+
+import backends
+import certs
+import harness
+import tlsclient
+
+
+def status_ids(pid):
+    """Real/effective/saved/fs uids and gids and the supplementary groups from /proc."""
+    ids = {}
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            if key in ('Uid', 'Gid', 'Groups'):
+                ids[key] = value.split()
+    return ids
+
+
+class ListenAndPrivilegesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        p = cls.pki = certs.get_pki()
+        cls.echo = backends.EchoBackend()
+        cls.port = harness.free_port(hosts=('127.0.0.1', '::1'))
+        # Keys readable by root only, as in production: loaded before the drop.
+        cls.dir = harness.new_dir('privileges')
+        cls.key = os.path.join(cls.dir, 'key.pem')
+        shutil.copy(p.global_.key, cls.key)
+        os.chmod(cls.key, 0o600)
+        server = {'user': 'nobody', 'group': 'nogroup'} if harness.is_root() else {}
+        cfg = harness.make_config(tls={'cert': p.global_.cert, 'key': cls.key}, server=server,
+                                  listeners=[{'name': 'dual', 'listen': [f'127.0.0.1:{cls.port}', f'[::1]:{cls.port}'],
+                                              'protocol': 'imap', 'backend': cls.echo.address}])
+        cls.tf = harness.TlsFront(cfg, 'privileges', workdir=cls.dir)
+        try:
+            cls.tf.start()
+        except Exception:
+            cls.echo.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        problem = cls.tf.stop_and_check()
+        cls.echo.close()
+        if problem:
+            raise AssertionError(problem)
+
+    def test_both_families_listen_and_relay(self):
+        addresses = {r['address'] for r in self.tf.events('listening', listener='dual')}
+        self.assertEqual(addresses, {f'127.0.0.1:{self.port}', f'[::1]:{self.port}'})
+        for host in ('127.0.0.1', '::1'):
+            with self.subTest(host=host):
+                s = tlsclient.tls_connect(self.port, host=host, servername='dual.test')
+                port = s.getsockname()[1]
+                self.assertEqual(tlsclient.echo_roundtrip(s, b'a1 NOOP\r\n'), b'a1 NOOP\r\n')
+                s.close()
+                shown = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
+                rec = self.tf.wait_for('close', client=shown)
+                self.assertEqual(rec['reason'], 'done')
+
+    @unittest.skipUnless(harness.is_root(), 'the privilege drop needs root to start with')
+    def test_runs_as_nobody_after_loading_a_root_only_key(self):
+        rec = self.tf.wait_for('privileges_dropped', timeout=1)
+        self.assertEqual(rec['uid'], '65534')
+        ids = status_ids(self.tf.pid)
+        self.assertEqual(set(ids['Uid']), {'65534'})
+        self.assertEqual(set(ids['Gid']), {'65534'})
+        self.assertEqual(ids['Groups'], ['65534'])
+        # It still serves: the root-only key was loaded before the drop.
+        s = tlsclient.tls_connect(self.port, servername='dual.test')
+        self.assertEqual(tlsclient.echo_roundtrip(s, b'x\r\n'), b'x\r\n')
+        s.close()
+
+
+if __name__ == '__main__':
+    unittest.main()
