@@ -147,7 +147,7 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
     if (result < 0) {
         release_client_input();
         if (state_ <= State::handshake) return close(CloseReason::client_disconnected, strerrorname_np(-result));
-        return close(CloseReason::client_error, strerrorname_np(-result));
+        return close(client_failure_reason(), strerrorname_np(-result));
     }
     if (result == 0) {
         release_client_input();
@@ -167,10 +167,17 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
     // While connecting, the bytes wait in the buffer until the backend is there.
 }
 
+// SMTP and POP3 clients often hang up right after the server's goodbye, without reading our
+// close_notify: their kernel answers it with a reset. Once the backend has ended the session and
+// close_notify is on its way, that reset is a normal end, not a client failure.
+CloseReason Connection::client_failure_reason() const {
+    return has(close_notify_queued) ? CloseReason::done : CloseReason::client_error;
+}
+
 void Connection::on_client_sent(int result) {
     clear(client_send_busy);
     if (state_ >= State::closing) return;
-    if (result < 0) return close(CloseReason::client_error, strerrorname_np(-result));
+    if (result < 0) return close(client_failure_reason(), strerrorname_np(-result));
     client_sent_ += static_cast<uint32_t>(result);
     if (client_sent_ < tls_io_.out_len) return submit(IoOp::client_send);
     tls_io_.out_len = client_sent_ = 0;

@@ -92,6 +92,7 @@ private:
     void arm_backend_receive();
     void on_client_received(int result, uint32_t cqe_flags);
     void on_client_sent(int result);
+    CloseReason client_failure_reason() const;
     void read_proxy_header(uint32_t received);
     void send_proxy_header();
 

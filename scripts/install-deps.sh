@@ -13,6 +13,7 @@ PACKAGES=(
   # tests and demo: real clients, real servers, process tools
   openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin
   swaks libnet-ssleay-perl procps iproute2
+  postfix bsdutils   # private Postfix instances of test_postfix.py; `script` shows postfix's errors
 )
 
 if [ "${1:-}" = "--list" ]; then
@@ -43,10 +44,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  # "No configuration": the postinst writes no /etc/postfix/main.cf, runs no newaliases and prints
+  # no setup chatter (the tests run their own instances with `postfix -c DIR`). Installing postfix
+  # removes exim4 or opensmtpd if present (they all provide mail-transport-agent).
+  echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections
+fi
 "${SUDO[@]}" apt-get update -q
 # --no-install-recommends keeps the set small; swaks needs libnet-ssleay-perl for TLS (listed above,
-# because it is only a Recommends). The Dovecot postinst may try to start the service; on machines
-# without an init system (containers, CI) that is refused or skipped, which is what we want: the tests
-# and the demo start their own Dovecot instances on high ports.
+# because it is only a Recommends). The Dovecot and Postfix postinsts may try to start the services;
+# on machines without an init system (containers, CI) that is refused or skipped, which is what we
+# want: the tests and the demo start their own Dovecot and Postfix instances on high ports.
 "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "install-deps: done"

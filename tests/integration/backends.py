@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+import proxyproto
+
 IO_TIMEOUT = 60.0
 
 
@@ -140,6 +142,41 @@ class GreetingEchoBackend(EchoBackend):
     def handle(self, s, c):
         self.send(s, c, self.greeting)
         super().handle(s, c)
+
+
+class ProxyDumpBackend(GreetingEchoBackend):
+    """A backend behind `proxy_protocol = "v1"|"v2"`: records the raw bytes of its first recv()
+    right after accept (Conn.first_chunk) and the PROXY header (Conn.header_bytes), then greets and
+    echoes. Clients of the tests say nothing before the greeting, so with a header written in one
+    piece before any client byte, first_chunk == header_bytes."""
+
+    def handle(self, s, c):
+        c.first_chunk = self.recv_into_conn(s, c)
+        data = bytes(c.first_chunk)
+        while True:
+            try:
+                need = proxyproto.header_length(data)
+            except proxyproto.ParseError:
+                need = 0
+            if need is not None and (need == 0 or len(data) >= need):
+                break
+            more = self.recv_into_conn(s, c)
+            if not more:
+                break
+            data += more
+        c.header_bytes = data[:need] if need else b''
+        super().handle(s, c)
+
+    def wait_header(self, index=0, timeout=10.0):
+        """(Conn, proxyproto.Header) of the index-th connection, once its header has been read."""
+        c = self.wait_conn(index, timeout)
+        deadline = time.monotonic() + timeout
+        while not hasattr(c, 'header_bytes') and time.monotonic() < deadline and not c.finished.is_set():
+            time.sleep(0.01)
+        if not getattr(c, 'header_bytes', b''):
+            raise AssertionError(f'backend connection #{index}: no PROXY header; first bytes '
+                                 f'{bytes(getattr(c, "first_chunk", b""))[:64]!r}')
+        return c, proxyproto.parse(c.header_bytes)
 
 
 class StreamBackend(Backend):

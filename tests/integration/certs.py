@@ -1,7 +1,8 @@
 """Test PKI made with the openssl CLI: a CA, an intermediate, RSA-2048 and ECDSA P-256 leaves.
 
 Every leaf has a distinct subject CN, so a test can tell from `openssl s_client` output which
-certificate tlsfront chose. get_pki() builds the set once per run.
+certificate tlsfront chose. get_pki() builds the set once per run. get_client_pki() builds a second
+CA for client certificates (mTLS): alice (good), mallory (revoked) and the CA's CRL.
 """
 import concurrent.futures
 import os
@@ -31,17 +32,22 @@ class Leaf:
 
 
 class Pki:
-    def __init__(self, directory):
+    def __init__(self, directory, ca_cn='tlsfront Test CA', intermediate=True):
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.ca_cert = os.path.join(directory, 'ca.pem')
         self.ca_key = os.path.join(directory, 'ca.key')
         _openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650',
-                 '-subj', '/CN=tlsfront Test CA',
+                 '-subj', '/CN=' + ca_cn,
                  '-addext', 'basicConstraints=critical,CA:TRUE',
                  '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
                  '-keyout', self.ca_key, '-out', self.ca_cert, cwd=directory)
-        # An intermediate CA, so one chain has to be sent as leaf + intermediate.
+        if intermediate:
+            self._make_intermediate()
+
+    def _make_intermediate(self):
+        """An intermediate CA, so one chain has to be sent as leaf + intermediate."""
+        directory = self.dir
         self.int_cert = os.path.join(directory, 'intermediate.pem')
         self.int_key = os.path.join(directory, 'intermediate.key')
         self._key('rsa', self.int_key)
@@ -63,8 +69,10 @@ class Pki:
         enc = ['-aes-256-cbc', '-pass', 'file:' + password_file] if password_file else []
         _openssl('genpkey', *algo, *enc, '-out', path, cwd=self.dir)
 
-    def leaf(self, stem, cn, names, kind='rsa', password=None, combined=False, via_intermediate=False):
-        """Issue a leaf certificate. names: DNS names (or IPs) for subjectAltName."""
+    def leaf(self, stem, cn, names, kind='rsa', password=None, combined=False, via_intermediate=False,
+             eku='serverAuth'):
+        """Issue a leaf certificate. names: DNS names (or IPs) for subjectAltName (none: no SAN);
+        eku: extendedKeyUsage (clientAuth for client certificates)."""
         key = os.path.join(self.dir, stem + '.key')
         cert = os.path.join(self.dir, stem + '.pem')
         pwfile = None
@@ -80,8 +88,9 @@ class Pki:
         usage = 'digitalSignature,keyEncipherment' if kind == 'rsa' else 'digitalSignature'
         ext = os.path.join(self.dir, stem + '.ext')
         with open(ext, 'w') as f:
-            f.write(f'subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,{usage}\n'
-                    'basicConstraints=CA:FALSE\n')
+            if san:
+                f.write(f'subjectAltName={san}\n')
+            f.write(f'extendedKeyUsage={eku}\nkeyUsage=critical,{usage}\nbasicConstraints=CA:FALSE\n')
         issuer_cert, issuer_key = (self.int_cert, self.int_key) if via_intermediate else (self.ca_cert, self.ca_key)
         leaf_only = os.path.join(self.dir, stem + '.leaf.pem')
         _openssl('x509', '-req', '-in', csr, '-CA', issuer_cert, '-CAkey', issuer_key,
@@ -132,13 +141,50 @@ class StandardPki(Pki):
                 setattr(self, attr, fut.result())
 
 
-_pki = None
+class ClientPki(Pki):
+    """A CA for client certificates (no intermediate), alice (good), mallory (revoked in the CRL).
+    EC keys: fast to make."""
+
+    def __init__(self, directory):
+        super().__init__(directory, ca_cn='tlsfront Test Client CA', intermediate=False)
+        self.alice = self.leaf('alice', 'alice', [], kind='ec', eku='clientAuth')
+        self.mallory = self.leaf('mallory', 'mallory', [], kind='ec', eku='clientAuth')
+        self.crl = self.make_crl([self.mallory])
+
+    def make_crl(self, revoked):
+        """A PEM CRL signed by the CA listing the revoked leaves (`openssl ca -revoke`, then
+        `openssl ca -gencrl` with a minimal CA database)."""
+        db = os.path.join(self.dir, 'ca-db')
+        os.makedirs(db, exist_ok=True)
+        open(os.path.join(db, 'index.txt'), 'w').close()
+        with open(os.path.join(db, 'crlnumber'), 'w') as f:
+            f.write('01\n')
+        cnf = os.path.join(db, 'ca.cnf')
+        with open(cnf, 'w') as f:
+            f.write(f'[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = {db}/index.txt\n'
+                    f'crlnumber = {db}/crlnumber\ncertificate = {self.ca_cert}\nprivate_key = {self.ca_key}\n'
+                    'default_md = sha256\ndefault_crl_days = 30\n')
+        for leaf in revoked:
+            _openssl('ca', '-config', cnf, '-revoke', leaf.cert, '-crl_reason', 'keyCompromise', cwd=self.dir)
+        out = os.path.join(self.dir, 'crl.pem')
+        _openssl('ca', '-config', cnf, '-gencrl', '-out', out, cwd=self.dir)
+        return out
+
+
+_built = {}
 _pki_lock = threading.Lock()
 
 
-def get_pki():
-    global _pki
+def _once(key, make):
     with _pki_lock:
-        if _pki is None:
-            _pki = StandardPki(os.path.join(harness.session_dir(), 'pki'))
-        return _pki
+        if key not in _built:
+            _built[key] = make(os.path.join(harness.session_dir(), key))
+        return _built[key]
+
+
+def get_pki():
+    return _once('pki', StandardPki)
+
+
+def get_client_pki():
+    return _once('client-pki', ClientPki)

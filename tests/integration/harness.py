@@ -43,7 +43,20 @@ def new_dir(name):
     return path
 
 
+_cleanups = []  # callables for daemons that are not our children (e.g. Postfix's master)
+
+
+def register_cleanup(fn):
+    _cleanups.append(fn)
+    return fn
+
+
 def cleanup_session():
+    for fn in reversed(_cleanups):
+        try:
+            fn()
+        except Exception:  # best effort: the run is over
+            pass
     for p in list(_live_processes):
         if p.poll() is None:
             try:
@@ -125,6 +138,92 @@ def free_port(hosts=('127.0.0.1',)):
 def closed_port():
     """A port on 127.0.0.1 where nothing listens (connecting gives ECONNREFUSED)."""
     return free_port()
+
+
+def port_in_listen_state(port, host='127.0.0.1'):
+    """True when a TCP socket on host:port is in LISTEN state, read from /proc/net/tcp without
+    connecting (a connect would upset a listener that expects a PROXY header first)."""
+    want = f'{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}'
+    anywhere = f'00000000:{port:04X}'
+    try:
+        with open('/proc/net/tcp') as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == '0A' and fields[1] in (want, anywhere):  # 0A = TCP_LISTEN
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """Poll predicate() until it returns something true (returned) or timeout passes (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def read_text(path, since=0):
+    """The text of a file from byte offset since ('' when it does not exist)."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(since)
+            return f.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''
+
+
+def wait_file_match(path, regex, since=0, timeout=10.0):
+    """Wait until a line of the file (from byte offset since) matches regex; returns the match or
+    raises AssertionError with the file's tail."""
+    pattern = re.compile(regex, re.M)
+    m = wait_until(lambda: pattern.search(read_text(path, since)), timeout)
+    if m is None:
+        raise AssertionError(f'no line matching {regex!r} in {path} within {timeout:.1f}s; tail:\n'
+                             + read_text(path, since)[-3000:])
+    return m
+
+
+class LogFile:
+    """Mixin for fixtures whose daemon writes a log file at self.log_path."""
+
+    def log(self, since=0):
+        return read_text(self.log_path, since)
+
+    def log_mark(self):
+        """Position in the log; pass to wait_log() to only look at later lines."""
+        return file_size(self.log_path)
+
+    def wait_log(self, regex, since=0, timeout=10.0):
+        return wait_file_match(self.log_path, regex, since, timeout)
+
+
+def daemon_unavailable(command, users, package):
+    """'' when COMMAND can be started here as a root daemon whose USERS exist, else why not."""
+    if not shutil.which(command):
+        return f'{command} is not installed (scripts/install-deps.sh installs it)'
+    if os.geteuid() != 0:
+        return f'{command} is started as a root daemon: run the tests as root'
+    import pwd
+    for user in users:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            return f'the {user} user is missing ({package} creates it)'
+    return ''
 
 
 def wait_port_listening(host, port, timeout=10.0):
@@ -368,9 +467,26 @@ class TlsFront:
                                  + self.tail())
         return None
 
-    def close_record(self, client_port, timeout=10.0, host='127.0.0.1'):
-        """The event=close line of the connection whose client address is host:client_port."""
-        return self.wait_for('close', timeout=timeout, client=f'{host}:{client_port}')
+    def close_record(self, client_port, timeout=10.0, host='127.0.0.1', since=0):
+        """The event=close line of the connection whose client address is host:client_port, logged
+        after `since` (a mark() taken before the connection: in a long-lived process an earlier
+        connection may have had the same client port)."""
+        return self.wait_for('close', timeout=timeout, since=since, client=f'{host}:{client_port}')
+
+
+def start_tlsfront(test_class, config_text, name):
+    """Start tlsfront for a test class (in setUpClass). A class cleanup stops it and fails on a bad
+    exit or a sanitizer report; it runs before the cleanups registered earlier (LIFO), so register
+    the backends' cleanups (test_class.addClassCleanup) before calling this."""
+    tf = TlsFront(config_text, name).start()
+    test_class.addClassCleanup(_stop_checked, tf)
+    return tf
+
+
+def _stop_checked(tf):
+    problem = tf.stop_and_check()
+    if problem:
+        raise AssertionError(problem)
 
 
 def run(cmd, timeout=30, input=None, env=None, cwd=None):

@@ -261,6 +261,24 @@ class CheckTest(unittest.TestCase):
         r_lines = self.base_lines(tls=[f'cert = {q(p.encrypted.cert)}', f'key = {q(p.encrypted.key)}'])
         self.assert_error(r_lines, 'key = ', r'password|decrypt|encrypt', marker_alternatives=('cert = ',))
 
+    def test_error_proxy_header_over_limit(self):
+        """README "PROXY protocol": the "dovecot" TLV set can exceed 232 bytes, so it is refused at load."""
+        lines = self.base_lines(listener_extra=['proxy_protocol = "v2"', 'proxy_protocol_tlvs = "dovecot"',
+                                                'proxy_header_limit = 232'])
+        self.assert_error(lines, 'proxy_protocol = ', r'over proxy_header_limit',
+                          marker_alternatives=('proxy_protocol_tlvs', 'proxy_header_limit'))
+
+    def test_proxy_header_within_limit_accepted(self):
+        """Controls for the refusal above: each profile within its own default limit passes."""
+        for extra in (['proxy_protocol = "v2"', 'proxy_protocol_tlvs = "dovecot"'],
+                      ['proxy_protocol = "v2"'],
+                      ['proxy_protocol = "v2"', 'proxy_protocol_tlvs = "postfix"'],
+                      ['proxy_protocol = "v1"', 'accept_proxy_from = ["127.0.0.7/32"]']):
+            with self.subTest(extra=extra):
+                text = '\n'.join(self.base_lines(listener_extra=extra)) + '\n'
+                path, rc, out, err = self.check(text, f'ok{abs(hash(text)) % 10**8}.toml')
+                self.assertEqual(rc, 0, f'stdout:\n{out}\nstderr:\n{err}')
+
     def test_error_syntax(self):
         lines = self.base_lines(extra_server=['log_level = "info'])
         self.assert_error(lines, 'log_level', r'.')

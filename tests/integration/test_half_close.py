@@ -55,6 +55,7 @@ class HalfCloseTest(unittest.TestCase):
         return c
 
     def client_ends_first(self, end, tls_max=None):
+        mark = self.tf.mark()
         start = self.reply.count()
         c = self.client(self.port_reply, tls_max)
         try:
@@ -71,7 +72,7 @@ class HalfCloseTest(unittest.TestCase):
             self.assertEqual(len(data), len(expected), f'reply length {len(data)}, ended by {how}')
             self.assertTrue(data == expected, 'reply bytes differ')
             self.assertEqual(how, 'close_notify', 'after the reply tlsfront must send close_notify')
-            rec = self.tf.close_record(c.local_port)
+            rec = self.tf.close_record(c.local_port, since=mark)
             self.assertEqual(rec.get('reason'), 'done', rec)
             self.assertEqual(rec.get('bytes_in'), str(len(payload)), rec)
             self.assertEqual(rec.get('bytes_out'), str(len(expected)), rec)
@@ -88,6 +89,7 @@ class HalfCloseTest(unittest.TestCase):
         self.client_ends_first(lambda c: c.shutdown_tcp_write())
 
     def test_backend_ends_first(self):
+        mark = self.tf.mark()
         start = self.first.count()
         c = self.client(self.port_first)
         try:
@@ -104,7 +106,7 @@ class HalfCloseTest(unittest.TestCase):
             self.assertTrue(conn.eof.wait(10 * harness.time_scale()), 'backend never saw the client end')
             self.assertTrue(bytes(conn.received) == late,
                             f'backend got {len(conn.received)} of {len(late)} bytes sent after the close_notify')
-            rec = self.tf.close_record(c.local_port)
+            rec = self.tf.close_record(c.local_port, since=mark)
             self.assertEqual(rec.get('reason'), 'done', rec)
             self.assertEqual(rec.get('bytes_in'), str(len(late)), rec)
             self.assertEqual(rec.get('bytes_out'), str(len(data)), rec)

@@ -55,12 +55,13 @@ class ListenAndPrivilegesTest(unittest.TestCase):
         self.assertEqual(addresses, {f'127.0.0.1:{self.port}', f'[::1]:{self.port}'})
         for host in ('127.0.0.1', '::1'):
             with self.subTest(host=host):
+                mark = self.tf.mark()
                 s = tlsclient.tls_connect(self.port, host=host, servername='dual.test')
                 port = s.getsockname()[1]
                 self.assertEqual(tlsclient.echo_roundtrip(s, b'a1 NOOP\r\n'), b'a1 NOOP\r\n')
                 s.close()
                 shown = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
-                rec = self.tf.wait_for('close', client=shown)
+                rec = self.tf.wait_for('close', since=mark, client=shown)
                 self.assertEqual(rec['reason'], 'done')
 
     @unittest.skipUnless(harness.is_root(), 'the privilege drop needs root to start with')

@@ -1,25 +1,18 @@
-"""Real mail servers and real mail clients through tlsfront: Dovecot IMAP/POP3 (plain listeners,
-no PROXY) behind IMAPS/POP3S listeners; curl, Python imaplib/poplib, gnutls-cli (a second TLS
-stack), openssl s_client; swaks and smtplib against an SMTPS listener in front of a small SMTP
-backend."""
+"""Real mail servers and real mail clients through tlsfront: Dovecot IMAP/POP3 (its plain
+listeners: a legacy backend without PROXY support, proxy_protocol = "off") behind IMAPS/POP3S
+listeners; curl, Python imaplib/poplib, gnutls-cli (a second TLS stack), openssl s_client; swaks and
+smtplib against an SMTPS listener in front of a small SMTP backend. PROXY headers to Dovecot and
+Postfix: test_proxy_protocol.py and test_postfix.py."""
 import shutil
-import smtplib
-import socket
 import ssl
-import subprocess
-import threading
-import imaplib
-import poplib
-import time
 import unittest
 
 import backends
 import certs
 import dovecot
 import harness
-from harness import run
-
-NAME = 'mail.example.test'
+import mailclients
+from mailclients import NAME
 
 
 class MailClientsTest(unittest.TestCase):
@@ -37,9 +30,9 @@ class MailClientsTest(unittest.TestCase):
         cfg = harness.make_config(
             tls={'cert': p.mail.cert, 'key': p.mail.key},
             listeners=[{'name': 'imaps', 'listen': f'127.0.0.1:{cls.imaps}', 'protocol': 'imap',
-                        'backend': f'127.0.0.1:{cls.dovecot.imap_port}'},
+                        'backend': f'127.0.0.1:{cls.dovecot.imap_port}', 'proxy_protocol': 'off'},
                        {'name': 'pop3s', 'listen': f'127.0.0.1:{cls.pop3s}', 'protocol': 'pop3',
-                        'backend': f'127.0.0.1:{cls.dovecot.pop3_port}'},
+                        'backend': f'127.0.0.1:{cls.dovecot.pop3_port}', 'proxy_protocol': 'off'},
                        {'name': 'smtps', 'listen': f'127.0.0.1:{cls.smtps}', 'protocol': 'smtp',
                         'backend': cls.smtp.address}])
         cls.tf = harness.TlsFront(cfg, 'mail')
@@ -59,11 +52,7 @@ class MailClientsTest(unittest.TestCase):
             raise AssertionError(problem)
 
     def curl(self, port, url_path, scheme, extra=()):
-        cmd = ['curl', '-sS', '--max-time', str(int(15 * harness.time_scale())), '--cacert', self.pki.ca_cert,
-               '--resolve', f'{NAME}:{port}:127.0.0.1', '--user', f'{dovecot.USER}:{dovecot.PASSWORD}',
-               *extra, f'{scheme}://{NAME}:{port}{url_path}']
-        r = run(cmd, timeout=20 * harness.time_scale())
-        return r.returncode, r.stdout.decode(errors='replace'), r.stderr.decode(errors='replace')
+        return mailclients.curl(self.pki.ca_cert, port, scheme, url_path, extra=extra)
 
     def ctx(self):
         return ssl.create_default_context(cafile=self.pki.ca_cert)  # verifies chain and host name
@@ -87,7 +76,7 @@ class MailClientsTest(unittest.TestCase):
         self.assertIn(f'Subject: {dovecot.FIRST_SUBJECT}', out)
 
     def test_curl_imaps_wrong_password(self):
-        cmd_rc, out, err = self.curl(self.imaps, '/', 'imaps', extra=['--user', 'testuser:wrong'])
+        cmd_rc, out, err = mailclients.curl(self.pki.ca_cert, self.imaps, 'imaps', '/', user=('testuser', 'wrong'))
         self.assertEqual(cmd_rc, 67, f'expected curl exit 67 (login denied): {err}')
 
     def test_curl_imaps_tls12(self):
@@ -105,22 +94,12 @@ class MailClientsTest(unittest.TestCase):
 
     def test_curl_rejects_wrong_name(self):
         """The certificate is checked against the name: a client asking for another name fails."""
-        cmd = ['curl', '-sS', '--max-time', '10', '--cacert', self.pki.ca_cert,
-               '--resolve', f'wrong.example:{self.imaps}:127.0.0.1', '--user', 'testuser:testpass',
-               f'imaps://wrong.example:{self.imaps}/']
-        r = run(cmd, timeout=20)
-        self.assertEqual(r.returncode, 60, r.stderr)  # peer certificate cannot be authenticated
+        rc, out, err = mailclients.curl(self.pki.ca_cert, self.imaps, 'imaps', '/', name='wrong.example')
+        self.assertEqual(rc, 60, err)  # peer certificate cannot be authenticated
 
     # -- Python imaplib / poplib ---------------------------------------------------------------------------
     def test_imaplib(self):
-        ctx = self.ctx()
-        port = self.imaps
-
-        class IMAP4_SSL_At(imaplib.IMAP4_SSL):  # host= is the SNI / verified name; connect to 127.0.0.1
-            def _create_socket(self, timeout):
-                return self.ssl_context.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout),
-                                                    server_hostname=self.host)
-        m = IMAP4_SSL_At(NAME, port, ssl_context=ctx, timeout=10)
+        m = mailclients.imap4_ssl(self.imaps, self.ctx())
         try:
             self.assertEqual(m.login(dovecot.USER, dovecot.PASSWORD)[0], 'OK')
             typ, data = m.select('INBOX', readonly=True)
@@ -137,20 +116,10 @@ class MailClientsTest(unittest.TestCase):
             self.assertEqual(typ, 'OK')
             self.assertTrue(data[0].split(), 'appended message not found')
         finally:
-            try:
-                m.logout()
-            except (imaplib.IMAP4.error, OSError):
-                pass
+            mailclients.quietly(m.logout)
 
     def test_poplib(self):
-        ctx = self.ctx()
-        port = self.pop3s
-
-        class POP3_SSL_At(poplib.POP3_SSL):
-            def _create_socket(self, timeout):
-                return self.context.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout),
-                                                server_hostname=self.host)
-        p = POP3_SSL_At(NAME, port, context=ctx, timeout=10)
+        p = mailclients.pop3_ssl(self.pop3s, self.ctx())
         try:
             self.assertTrue(p.getwelcome().startswith(b'+OK'))
             p.user(dovecot.USER)
@@ -160,45 +129,11 @@ class MailClientsTest(unittest.TestCase):
             resp, lines, octets = p.retr(1)
             self.assertIn(f'Subject: {dovecot.FIRST_SUBJECT}'.encode(), lines)
         finally:
-            try:
-                p.quit()
-            except (poplib.error_proto, OSError):
-                pass
+            mailclients.quietly(p.quit)
 
     # -- other TLS stacks ------------------------------------------------------------------------------------
     def interactive(self, cmd, lines, done_marker, timeout=15):
-        """Run a line-oriented TLS client, feed it lines, and keep stdin open until done_marker shows
-        up in its output (some clients quit on stdin EOF before the reply has arrived)."""
-        proc = harness.register_process(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                         stderr=subprocess.PIPE))
-        out = bytearray()
-
-        def reader():
-            for chunk in iter(lambda: proc.stdout.read1(4096), b''):
-                out.extend(chunk)
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
-        deadline = time.monotonic() + timeout * harness.time_scale()
-        try:
-            for line in lines:
-                proc.stdin.write(line)
-                proc.stdin.flush()
-                time.sleep(0.05)
-            while done_marker not in out and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.05)
-        finally:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            t.join(timeout=5)
-        err = proc.stderr.read().decode(errors='replace')
-        return bytes(out), err
+        return mailclients.interactive(cmd, lines, done_marker, timeout)
 
     def test_gnutls_cli_imaps_login(self):
         if not shutil.which('gnutls-cli'):
@@ -224,35 +159,36 @@ class MailClientsTest(unittest.TestCase):
         self.assertIn(b'Logging out', out, err)
 
     def test_openssl_s_client_imaps_login(self):
-        r = run(['openssl', 's_client', '-connect', f'127.0.0.1:{self.imaps}', '-servername', NAME,
-                 '-CAfile', self.pki.ca_cert, '-verify_return_error', '-verify_hostname', NAME, '-quiet'],
-                input=b'a LOGIN testuser testpass\r\nb LOGOUT\r\n', timeout=15 * harness.time_scale())
-        out = r.stdout.decode(errors='replace')
-        self.assertRegex(out, r'(?m)^a OK', r.stderr.decode(errors='replace'))
+        rc, out, err = mailclients.s_client_script(self.imaps, self.pki.ca_cert,
+                                                   b'a LOGIN testuser testpass\r\nb LOGOUT\r\n')
+        self.assertRegex(out, r'(?m)^a OK', err)
+
+    def test_openssl_s_client_pop3s_login(self):
+        mark = self.dovecot.log_mark()
+        rc, out, err = mailclients.s_client_script(self.pop3s, self.pki.ca_cert,
+                                                   b'USER testuser\r\nPASS testpass\r\nSTAT\r\nQUIT\r\n')
+        self.assertIn('+OK Logged in', out, err)
+        self.assertRegex(out, r'(?m)^\+OK \d+ \d+')
+        # a legacy backend: no PROXY header, so Dovecot sees tlsfront's own address and no local_name
+        login = self.dovecot.wait_log(r'pop3-login: Info: Login: user=<testuser>.*$', mark).group(0)
+        self.assertIn('rip=127.0.0.1,', login)
+        self.assertNotIn('local_name=', login)
 
     # -- SMTP -------------------------------------------------------------------------------------------------
     def test_swaks_smtps(self):
         if not shutil.which('swaks'):
             self.skipTest('swaks not installed')
         before = len(self.smtp.messages)
-        r = run(['swaks', '--server', '127.0.0.1', '--port', str(self.smtps), '--tlsc', '--tls-sni', NAME,
-                 '--tls-verify', '--tls-ca-path', self.pki.ca_cert, '--ehlo', 'swaks.example',
-                 '--from', 'a@example.test', '--to', 'b@example.test', '--header', 'Subject: via swaks',
-                 '--timeout', '15'], timeout=30 * harness.time_scale())
+        r = mailclients.swaks(self.smtps, self.pki.ca_cert,
+                              extra=['--ehlo', 'swaks.example', '--from', 'a@example.test', '--to', 'b@example.test',
+                                     '--header', 'Subject: via swaks'])
         self.assertEqual(r.returncode, 0, r.stdout.decode(errors='replace')[-2000:] + r.stderr.decode(errors='replace'))
         self.assertEqual(len(self.smtp.messages), before + 1)
         self.assertIn(b'Subject: via swaks', self.smtp.messages[-1])
 
     def test_smtplib_smtps(self):
-        ctx = self.ctx()
-        port = self.smtps
-
-        class SMTP_SSL_At(smtplib.SMTP_SSL):
-            def _get_socket(self, host, p, timeout):
-                return self.context.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout),
-                                                server_hostname=self._host)
         before = len(self.smtp.messages)
-        s = SMTP_SSL_At(NAME, port, context=ctx, timeout=10, local_hostname='py.example')
+        s = mailclients.smtp_ssl(self.smtps, self.ctx())
         try:
             s.sendmail('a@example.test', ['b@example.test'], 'Subject: via smtplib\r\n\r\nhi\r\n')
         finally:

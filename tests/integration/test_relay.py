@@ -60,6 +60,7 @@ class RelayTest(unittest.TestCase):
 
     # -- bulk ------------------------------------------------------------------------------------------
     def test_echo_8mib_both_ways_concurrently(self):
+        mark = self.tf.mark()
         payload = backends.random_bytes(self.ECHO_SIZE, seed=1)
 
         async def go():
@@ -79,11 +80,12 @@ class RelayTest(unittest.TestCase):
         port, got = run_async(go(), self.timeout(60))
         self.assertEqual(len(got), len(payload))
         self.assertTrue(got == payload, 'echoed bytes differ from what was sent')
-        rec = self.tf.close_record(port)
+        rec = self.tf.close_record(port, since=mark)
         self.assertEqual(rec.get('bytes_in'), str(len(payload)), rec)
         self.assertEqual(rec.get('bytes_out'), str(len(payload)), rec)
 
     def test_download_16mib(self):
+        mark = self.tf.mark()
         async def go():
             reader, writer = await tlsclient.open_tls(self.ports['stream'])
             port = writer.get_extra_info('sockname')[1]
@@ -100,12 +102,13 @@ class RelayTest(unittest.TestCase):
         port, n, digest = run_async(go(), self.timeout(60))
         self.assertEqual(n, self.DOWN_SIZE)
         self.assertEqual(digest, hashlib.sha256(self.down_data).hexdigest())
-        rec = self.tf.close_record(port)
+        rec = self.tf.close_record(port, since=mark)
         self.assertEqual(rec.get('bytes_out'), str(self.DOWN_SIZE), rec)
         self.assertEqual(rec.get('bytes_in'), '0', rec)
         self.assertEqual(rec.get('reason'), 'done', rec)
 
     def test_upload_16mib(self):
+        mark = self.tf.mark()
         payload = backends.random_bytes(self.UP_SIZE, seed=4)
 
         async def go():
@@ -121,7 +124,7 @@ class RelayTest(unittest.TestCase):
         port, line = run_async(go(), self.timeout(60))
         self.assertEqual(line.strip().decode(), hashlib.sha256(payload).hexdigest(),
                          'the backend did not receive exactly the bytes that were sent')
-        rec = self.tf.close_record(port)
+        rec = self.tf.close_record(port, since=mark)
         self.assertEqual(rec.get('bytes_in'), str(self.UP_SIZE), rec)
         self.assertEqual(rec.get('bytes_out'), str(len(line)), rec)
 

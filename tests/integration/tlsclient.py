@@ -28,13 +28,18 @@ class SClientResult:
         self.sig_type = m.group(1) if m else None
         m = re.search(r'Verify return code:\s*(\d+)', out)
         self.verify_code = int(m.group(1)) if m else None
+        m = re.search(r'alert number (\d+)', err + out)  # a fatal alert the server sent
+        self.alert = int(m.group(1)) if m else None
+        m = re.search(r'^ALPN protocol: (\S+)', out, re.M)
+        self.alpn = m.group(1) if m else None
 
     @property
     def handshake_ok(self):
         return self.rc == 0 and self.cn is not None and self.protocol not in (None, '(NONE)')
 
     def describe(self):
-        return (f'rc={self.rc} cn={self.cn} protocol={self.protocol}\n--- stdout ---\n{self.out[-3000:]}'
+        return (f'rc={self.rc} cn={self.cn} protocol={self.protocol} alert={self.alert} alpn={self.alpn}'
+                f'\n--- stdout ---\n{self.out[-3000:]}'
                 f'\n--- stderr ---\n{self.err[-2000:]}')
 
 
@@ -70,14 +75,18 @@ def client_context(cafile=None, min_version=None, max_version=None):
     return ctx
 
 
-def tls_connect(port, host='127.0.0.1', servername='test.example', ctx=None, timeout=10.0, source=None):
+def tls_connect(port, host='127.0.0.1', servername='test.example', ctx=None, timeout=10.0, source=None,
+                prefix=b''):
     """A blocking TLS socket. suppress_ragged_eofs=False, so recv() returns b'' only after a real
-    close_notify and raises SSLEOFError on a bare TCP close."""
+    close_notify and raises SSLEOFError on a bare TCP close. source: local address to bind;
+    prefix: bytes sent in clear before the ClientHello (e.g. a PROXY header from a balancer)."""
     raw = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
     raw.settimeout(timeout)
     if source:
         raw.bind((source, 0))
     raw.connect((host, port))
+    if prefix:
+        raw.sendall(prefix)
     s = (ctx or client_context()).wrap_socket(raw, server_hostname=servername, suppress_ragged_eofs=False)
     return s
 

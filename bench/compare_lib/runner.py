@@ -1,0 +1,442 @@
+"""Runs the comparison: crypto ceilings, then every figure for every proxy (interleaved, repeated),
+then idle memory on fresh processes, then tlsfront's memory at scale. Everything bounded in time;
+every process started here is stopped by PID at the end, whatever happens."""
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from . import crypto, peers, procfs
+
+PROXY_CORE = 0
+CLIENT_CORE = 1
+BOUND_THRESHOLD = 90.0  # % busy that counts as saturated
+
+FIGURES = [
+    # name, title, bench scenario, certificate, connections, metric, unit, extra args, target ratio
+    dict(name="handshake-rsa", title="Full TLS 1.3 handshakes, RSA-2048", scenario="handshake", key="rsa",
+         connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=1.0),
+    dict(name="handshake-ecdsa", title="Full TLS 1.3 handshakes, ECDSA P-256", scenario="handshake",
+         key="ecdsa", connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=None),
+    dict(name="resume", title="Resumed TLS 1.3 handshakes (tickets)", scenario="resume", key="ecdsa",
+         connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=1.5),
+    dict(name="download", title="Download (backend to client)", scenario="download", key="ecdsa",
+         connections=8, metric="mb_per_s", unit="MB/s", extra=["--bytes", "32M", "--requests", "1000000"],
+         target=2.0),
+    dict(name="upload", title="Upload (client to backend)", scenario="upload", key="ecdsa",
+         connections=8, metric="mb_per_s", unit="MB/s", extra=["--bytes", "32M", "--requests", "1000000"],
+         target=2.0),
+    dict(name="pingpong", title="Ping-pong, 64-byte lines", scenario="pingpong", key="ecdsa",
+         connections=32, metric="requests_per_s", unit="requests/s", extra=[], target=1.3),
+]
+FIGURE_NAMES = [f["name"] for f in FIGURES]
+SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"]}
+ALL_SCENARIOS = FIGURE_NAMES + ["idle", "scale", "crypto"]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(argv, timeout=30):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"({e})"
+
+
+def machine_facts():
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1048576:.1f} GiB"
+    deb = ""
+    if os.path.exists("/etc/debian_version"):
+        deb = open("/etc/debian_version").read().strip()
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu_model": cpu, "memory": mem,
+            "debian": deb, "fd_limit": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "tcp_tw_reuse": sh(["sysctl", "-n", "net.ipv4.tcp_tw_reuse"])}
+
+
+def install_packages(wanted_peers):
+    """apt-get install whatever is missing (Debian packages only): the peers and bssl-tool."""
+    need = []
+    checks = {"haproxy": "haproxy", "nginx": "nginx", "hitch": "hitch", "stunnel": "stunnel4"}
+    for p in wanted_peers:
+        if p in checks and shutil.which(checks[p]) is None:
+            need += peers.DEBIAN_PACKAGES[p]
+    if "nginx" in wanted_peers and not os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"):
+        need.append("libnginx-mod-stream")
+    if crypto.find_bssl() is None:
+        need.append("android-boringssl")  # ships /usr/bin/bssl-tool
+    need = sorted(set(need))
+    if not need:
+        return "all present"
+    log(f"installing from Debian: {' '.join(need)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600)
+    r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need, env=env,
+                       timeout=900)
+    return f"installed {' '.join(need)} (exit {r.returncode})"
+
+
+def make_certs(dir_):
+    os.makedirs(dir_, exist_ok=True)
+    certs = {}
+    for key, newkey in (("rsa", ["-newkey", "rsa:2048"]),
+                        ("ecdsa", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])):
+        cert, keyf = os.path.join(dir_, f"{key}.pem"), os.path.join(dir_, f"{key}.key")
+        subprocess.run(["openssl", "req", "-x509"] + newkey + ["-nodes", "-days", "30", "-subj", "/CN=bench.test",
+                        "-addext", "subjectAltName=DNS:bench.test", "-keyout", keyf, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        combined = os.path.join(dir_, f"{key}-combined.pem")
+        with open(combined, "w") as out:
+            out.write(open(cert).read())
+            out.write(open(keyf).read())
+        certs[key] = {"cert": cert, "key": keyf, "combined": combined}
+    return certs
+
+
+def classify(proxy_cpu, client_core):
+    """proxy: the proxy's process was on its core ~all the time; client: the client core was busy
+    ~all the time while the proxy was not (a client-bound run); neither: latency- or I/O-bound."""
+    if proxy_cpu >= BOUND_THRESHOLD:
+        return "proxy"
+    if client_core >= BOUND_THRESHOLD:
+        return "client"
+    return "neither"
+
+
+class Comparison:
+    def __init__(self, args, repo):
+        self.a = args
+        self.repo = repo
+        self.bench = os.path.abspath(args.bench)
+        self.tlsfront = os.path.abspath(args.tlsfront)
+        self.workdir = os.path.abspath(args.workdir)
+        self.backend_proc = None
+        self.live = []  # instances to stop whatever happens
+        self.results = {"runs": [], "idle": [], "scale": None, "checks": {}, "failures": [],
+                        "commands": {}, "configs": {}}
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def port(self, peer, slot):
+        return self.a.port_base + 10 * (peers.PEER_NAMES.index(peer) + 1) + slot
+
+    def instance(self, peer, key, slot, tag=""):
+        return peers.Instance(peer, key, self.a.addr, self.port(peer, slot),
+                              (self.a.addr, self.a.port_base), self.certs, self.workdir, self.tlsfront,
+                              PROXY_CORE, tag)
+
+    def start_instance(self, inst):
+        inst.start()
+        self.live.append(inst)
+        try:
+            facts = inst.check()
+        except Exception:
+            self.stop_instance(inst)
+            raise
+        self.results["checks"][inst.name] = facts
+        self.results["commands"].setdefault(inst.peer, "taskset -c %d %s" % (PROXY_CORE, " ".join(inst.argv)))
+        self.results["configs"].setdefault(inst.peer, inst.config_text)
+        return facts
+
+    def stop_instance(self, inst):
+        inst.stop()
+        if inst in self.live:
+            self.live.remove(inst)
+
+    def bench_argv(self, scenario, connect, connections, duration, extra):
+        return ["taskset", "-c", str(CLIENT_CORE), self.bench, scenario, "--connect", connect,
+                "--connections", str(connections), "--threads", "1", "--duration", str(duration),
+                "--tls", "1.3", "--sni", "bench.test", "--quiet"] + extra
+
+    def bench_template(self, scenario, connections, duration, extra):
+        argv = self.bench_argv(scenario, "ADDR:PORT", connections, duration, extra)
+        return " ".join("build/tlsfront-bench" if x == self.bench else x for x in argv)
+
+    # ---- set-up and tear-down ------------------------------------------------------------------
+
+    def start_backend(self, seconds):
+        listen = f"{self.a.addr}:{self.a.port_base}"
+        if not peers.port_free(self.a.addr, self.a.port_base):
+            raise RuntimeError(f"backend port {listen} is in use")
+        argv = [self.bench, "backend", "--listen", listen, "--threads", "1", "--duration", str(int(seconds))]
+        os.makedirs(self.workdir, exist_ok=True)
+        self.backend_proc = peers.popen_pinned(argv, CLIENT_CORE, os.path.join(self.workdir, "backend.log"))
+        if not procfs.wait_until(lambda: peers.port_open(self.a.addr, self.a.port_base), 10):
+            raise RuntimeError("tlsfront-bench backend did not start")
+        self.results["commands"]["backend"] = f"taskset -c {CLIENT_CORE} build/tlsfront-bench " + \
+            " ".join(argv[1:])
+
+    def cleanup(self):
+        for inst in list(self.live):
+            try:
+                self.stop_instance(inst)
+            except Exception as e:  # keep stopping the others
+                log(f"stopping {inst.name}: {e}")
+        if self.backend_proc is not None:
+            peers.stop_group(self.backend_proc)
+            self.backend_proc = None
+
+    # ---- one measured run ----------------------------------------------------------------------
+
+    def run_figure(self, fig, inst, rep, duration):
+        jsonfile = os.path.join(self.workdir, "runs", f"{fig['name']}-{inst.peer}-{rep}.json")
+        os.makedirs(os.path.dirname(jsonfile), exist_ok=True)
+        argv = self.bench_argv(fig["scenario"], inst.connect, fig["connections"], duration, fig["extra"])
+        argv += ["--json", jsonfile]
+        pids = inst.pids()
+        cpu0, cores0 = procfs.cpu_seconds(pids), procfs.core_times()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 40)
+            out, code = p.stdout, p.returncode
+        except subprocess.TimeoutExpired:
+            out, code = "", -1
+        t1 = time.monotonic()
+        cpu1, cores1 = procfs.cpu_seconds(pids), procfs.core_times()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rec = {"figure": fig["name"], "proxy": inst.peer, "rep": rep, "exit": code, "wall_s": t1 - t0}
+        try:
+            s = json.loads(out)
+        except (json.JSONDecodeError, TypeError):
+            rec.update(value=None, error=f"no JSON summary (exit {code}): {(out or '')[-300:]}")
+            return rec
+        dur = s.get("duration_s") or (t1 - t0)
+        proxy_cpu = 100.0 * (cpu1 - cpu0) / dur
+        client_cpu = 100.0 * ((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)) / dur
+        core0 = procfs.core_busy_percent(cores0, cores1, PROXY_CORE)
+        core1 = procfs.core_busy_percent(cores0, cores1, CLIENT_CORE)
+        value = s.get(fig["metric"])
+        rec.update(value=value, duration_s=dur, completed=s.get("completed"), errors=s.get("errors", 0),
+                   error_kinds=s.get("error_kinds"), proxy_cpu_pct=proxy_cpu, client_cpu_pct=client_cpu,
+                   core0_busy_pct=core0, core1_busy_pct=core1, bound=classify(proxy_cpu, core1),
+                   per_core=(value * 100.0 / proxy_cpu) if value and proxy_cpu > 0 else None)
+        if "resumed_share" in s:
+            rec["resumed_share"] = s["resumed_share"]
+        if "latency_us" in s:
+            rec["p99_us"] = s["latency_us"].get("p99")
+            rec["p50_us"] = s["latency_us"].get("p50")
+        if "handshake_us" in s:
+            rec["handshake_p99_us"] = s["handshake_us"].get("p99")
+        return rec
+
+    # ---- phases --------------------------------------------------------------------------------
+
+    def phase_crypto(self):
+        reps = 1 if self.a.quick else 3
+        log("crypto ceilings on the proxy core: bssl-tool speed")
+        b = crypto.bssl_speed(PROXY_CORE, reps, 1)
+        log("crypto ceilings: openssl speed")
+        o = crypto.openssl_speed(PROXY_CORE, reps, 1)
+        self.results["crypto"] = {"bssl": b, "openssl": o, "reps": reps}
+
+    def phase_throughput(self, figures, proxies):
+        keys = sorted({f["key"] for f in figures})
+        instances = {}
+        for peer in proxies:
+            for key in keys:
+                inst = self.instance(peer, key, 1 if key == "ecdsa" else 2)
+                try:
+                    self.start_instance(inst)
+                    instances[(peer, key)] = inst
+                    log(f"{inst.name} up on {inst.connect} (pid {inst.pid}, processes {inst.pids()}), "
+                        f"s_client: {self.results['checks'][inst.name]}")
+                except Exception as e:
+                    self.results["failures"].append(f"{inst.name}: {e}")
+                    log(f"FAILED to start {inst.name}: {e}")
+        for fig in figures:
+            self.results["commands"][fig["name"]] = self.bench_template(
+                fig["scenario"], fig["connections"], self.a.duration, fig["extra"])
+            for rep in range(self.a.reps):
+                order = proxies[rep % len(proxies):] + proxies[:rep % len(proxies)]
+                for peer in order:
+                    inst = instances.get((peer, fig["key"]))
+                    if inst is None:
+                        continue
+                    if inst.proc.poll() is not None:
+                        self.results["failures"].append(f"{inst.name} exited before {fig['name']}: "
+                                                        f"{inst.log_tail(300)}")
+                        log(f"{inst.name} has exited; restarting it")
+                        self.stop_instance(inst)
+                        try:
+                            self.start_instance(inst)
+                        except Exception as e:
+                            log(f"restart failed: {e}")
+                            instances.pop((peer, fig["key"]))
+                            continue
+                    rec = self.run_figure(fig, inst, rep, self.a.duration)
+                    self.results["runs"].append(rec)
+                    if rec.get("value") is None:
+                        log(f"{fig['name']} {peer} rep {rep}: {rec.get('error')}")
+                    else:
+                        extra = ""
+                        if "resumed_share" in rec and fig["scenario"] == "resume":
+                            extra += f" resumed {100 * rec['resumed_share']:.1f}%"
+                        if "p99_us" in rec:
+                            extra += f" p99 {rec['p99_us']:.0f} us"
+                        log(f"{fig['name']:16s} {peer:9s} rep {rep}: {rec['value']:10.1f} {fig['unit']}, "
+                            f"proxy {rec['proxy_cpu_pct']:5.1f}% cpu, client core {rec['core1_busy_pct']:5.1f}%, "
+                            f"per core-s {rec['per_core'] or 0:10.1f} [{rec['bound']}]"
+                            f"{extra}{' errors ' + str(rec['errors']) if rec['errors'] else ''}")
+                    time.sleep(0.3)
+        for inst in instances.values():
+            self.stop_instance(inst)
+
+    def idle_run(self, inst, connections, hold, label, rep):
+        """Open `connections` through a freshly started proxy, hold them; RSS (summed over the
+        proxy's processes) before and at its peak during the hold; kernel TCP memory too."""
+        pids = inst.pids()
+        time.sleep(0.5)
+        before = procfs.rss_sum(pids)
+        sock0 = procfs.tcp_sockstat()
+        jsonfile = os.path.join(self.workdir, "runs", f"{label}-{inst.peer}-{rep}.json")
+        os.makedirs(os.path.dirname(jsonfile), exist_ok=True)
+        argv = self.bench_argv("idle", inst.connect, connections, hold, ["--pid", str(inst.pid), "--json", jsonfile])
+        peak_sock = {"mem_bytes": 0}
+
+        def sock_peak():
+            s = procfs.tcp_sockstat()
+            if s.get("mem_bytes", 0) > peak_sock["mem_bytes"]:
+                peak_sock.update(s)
+
+        with procfs.RssSampler(inst.pid, 0.2, on_sample=sock_peak) as sampler:
+            try:
+                p = subprocess.run(argv, capture_output=True, text=True, timeout=hold + 180)
+                out, code = p.stdout, p.returncode
+            except subprocess.TimeoutExpired:
+                out, code = "", -1
+        rec = {"proxy": inst.peer, "rep": rep, "connections": connections, "exit": code,
+               "rss_before": before, "rss_peak": sampler.peak, "processes": len(pids),
+               "tcp_mem_before": sock0.get("mem_bytes"), "tcp_mem_peak": peak_sock.get("mem_bytes"),
+               "tcp_inuse_peak": peak_sock.get("inuse")}
+        try:
+            s = json.loads(out)
+        except (json.JSONDecodeError, TypeError):
+            rec.update(held=0, per_conn=None, error=f"no JSON summary (exit {code})")
+            return rec
+        held = s.get("connections_held") or 0
+        rec.update(held=held, errors=s.get("errors", 0), open_s=s.get("open_s"),
+                   bench_rss_growth_per_conn=s.get("rss_growth_per_connection_bytes"),
+                   per_conn=(sampler.peak - before) / held if held else None)
+        return rec
+
+    def phase_idle(self, proxies):
+        n, hold = self.a.idle_connections, self.a.idle_hold
+        reps = self.a.idle_reps
+        self.results["commands"]["idle"] = self.bench_template("idle", n, hold, ["--pid", "PID"])
+        for rep in range(reps):
+            order = proxies[rep % len(proxies):] + proxies[:rep % len(proxies)]
+            for peer in order:
+                inst = self.instance(peer, "ecdsa", 3, f"-idle{rep}")
+                try:
+                    self.start_instance(inst)
+                    rec = self.idle_run(inst, n, hold, "idle", rep)
+                except Exception as e:
+                    rec = {"proxy": peer, "rep": rep, "per_conn": None, "error": str(e)}
+                finally:
+                    self.stop_instance(inst)
+                self.results["idle"].append(rec)
+                if rec.get("per_conn") is not None:
+                    log(f"idle {peer:9s} rep {rep}: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
+                        f"{rec['rss_peak'] / 2**20:.1f} MiB over {rec['processes']} process(es): "
+                        f"{rec['per_conn']:.0f} B/connection")
+                else:
+                    log(f"idle {peer} rep {rep}: {rec.get('error')}")
+                time.sleep(0.5)
+
+    def phase_scale(self):
+        n, hold = self.a.scale_connections, self.a.scale_hold
+        self.results["commands"]["scale"] = self.bench_template("idle", n, hold, ["--pid", "PID"])
+        inst = self.instance("tlsfront", "ecdsa", 4, "-scale")
+        try:
+            self.start_instance(inst)
+            rec = self.idle_run(inst, n, hold, "scale", 0)
+        except Exception as e:
+            rec = {"proxy": "tlsfront", "per_conn": None, "error": str(e)}
+        finally:
+            self.stop_instance(inst)
+        self.results["scale"] = rec
+        if rec.get("per_conn") is not None:
+            log(f"scale tlsfront: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
+                f"{rec['rss_peak'] / 2**20:.1f} MiB, {rec['per_conn']:.0f} B/connection")
+        else:
+            log(f"scale: {rec.get('error')}")
+
+    # ---- the whole thing -----------------------------------------------------------------------
+
+    def run(self, scenarios, proxies):
+        r = self.results
+        r["meta"] = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                     "argv": "bench/compare " + " ".join(sys.argv[1:]), "quick": self.a.quick,
+                     "reps": self.a.reps, "duration": self.a.duration, "idle_connections": self.a.idle_connections,
+                     "idle_hold": self.a.idle_hold, "idle_reps": self.a.idle_reps,
+                     "scale_connections": self.a.scale_connections, "scale_hold": self.a.scale_hold,
+                     "proxies": proxies, "scenarios": scenarios, "bound_threshold": BOUND_THRESHOLD,
+                     "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
+                     "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
+        r["machine"] = machine_facts()
+        r["install"] = "skipped" if self.a.no_install else install_packages(proxies)
+        r["versions"] = peers.peer_versions(self.tlsfront)
+        if os.path.isdir(self.workdir):
+            shutil.rmtree(os.path.join(self.workdir, "peers"), ignore_errors=True)
+            shutil.rmtree(os.path.join(self.workdir, "runs"), ignore_errors=True)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.certs = make_certs(os.path.join(self.workdir, "certs"))
+        r["certs"] = "openssl req -x509 -newkey rsa:2048 | -newkey ec -pkeyopt ec_paramgen_curve:P-256, " \
+                     "-nodes -days 30 -subj /CN=bench.test -addext subjectAltName=DNS:bench.test"
+        started = time.monotonic()
+        old_term = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            if "crypto" in scenarios:
+                self.phase_crypto()
+            figures = [f for f in FIGURES if f["name"] in scenarios]
+            needs_backend = figures or "idle" in scenarios or "scale" in scenarios
+            if needs_backend:
+                self.start_backend(self.a.backend_lifetime)
+            if figures:
+                self.phase_throughput(figures, proxies)
+            if "idle" in scenarios:
+                self.phase_idle(proxies)
+            if "scale" in scenarios and "tlsfront" in proxies:
+                self.phase_scale()
+        finally:
+            self.cleanup()
+            signal.signal(signal.SIGTERM, old_term)
+        r["meta"]["elapsed_s"] = time.monotonic() - started
+        r["meta"]["leftovers"] = self.leftovers()
+        if r["meta"]["leftovers"]:
+            log(f"WARNING: processes left behind: {r['meta']['leftovers']}")
+        return r
+
+    def leftovers(self):
+        """Processes whose command line names our work directory or our backend address."""
+        marks = (self.workdir + "/", f"{self.a.addr}:{self.a.port_base}")
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            try:
+                cmd = open(f"/proc/{name}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if any(m in cmd for m in marks):
+                found.append(f"{name}: {cmd.strip()}")
+        return found
