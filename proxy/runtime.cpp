@@ -59,7 +59,7 @@ std::vector<WorkerListener> open_listeners(const std::vector<ListenerRuntime>& r
     return out;
 }
 
-void wait_for_stop_signal() {
+int wait_for_stop_signal() {
     sigset_t set = control_signals();
     while (true) {
         int signal = 0;
@@ -68,9 +68,14 @@ void wait_for_stop_signal() {
             LogLine(LogLevel::warn, "reload_unsupported").field("msg", "SIGHUP ignored: reload is not supported yet");
             continue;
         }
-        LogLine(LogLevel::info, "stopping").field("signal", sigabbrev_np(signal));
-        return;
+        return signal;
     }
+}
+
+// "stopping" in the log means what it says: no listening socket is open any more. Bounded, so
+// a stuck worker cannot keep the process from reporting (and then draining) at all.
+void wait_until_not_accepting(const SharedCounters& counters, unsigned workers) {
+    for (int i = 0; i < 2000 && counters.workers_not_accepting.load() < workers; ++i) usleep(1000);
 }
 
 }  // namespace
@@ -122,13 +127,18 @@ int run_proxy(const PreparedConfig& prepared) {
         threads.emplace_back([&worker, p = std::move(started)]() mutable { worker->run(std::move(p)); });
         if (std::string error = result.get(); !error.empty() && failure.empty()) failure = error;
     }
+    int signal = 0;
     if (failure.empty()) {
         LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", count);
-        wait_for_stop_signal();
+        signal = wait_for_stop_signal();
     } else {
         LogLine(LogLevel::error, "startup_failed").field("error", failure);
     }
     for (auto& worker : workers) worker->request_stop();
+    if (signal) {
+        wait_until_not_accepting(counters, count);
+        LogLine(LogLevel::info, "stopping").field("signal", sigabbrev_np(signal));
+    }
     for (auto& thread : threads) thread.join();
     LogLine(LogLevel::info, "stopped").field("refused_over_limit", counters.refused_over_limit.load());
     return failure.empty() ? 0 : 1;

@@ -32,6 +32,7 @@ Worker::Worker(unsigned index, const ServerSettings& settings, SharedCounters& c
       idle_deadlines_(static_cast<uint64_t>(settings.idle_timeout.count())),
       wake_fd_(eventfd(0, EFD_CLOEXEC)) {
     for (auto& listener : listeners) listeners_.push_back(std::make_unique<ListenerSlot>(ListenerSlot{std::move(listener)}));
+    open_listeners_ = static_cast<unsigned>(listeners_.size());
     tick_interval_.tv_nsec = kTickNanoseconds;
 }
 
@@ -161,7 +162,7 @@ void Worker::on_accept(ListenerSlot& slot, int result, uint32_t flags) {
     } else if (result != -ECANCELED && !draining_) {
         LogLine(LogLevel::warn, "accept_failed").field("worker", index_).field("error", strerrorname_np(-result));
     }
-    if (draining_ && !slot.accepting) slot.listener.fd.reset();
+    if (draining_ && !slot.accepting) close_listener(slot);
     if (!draining_ && !slot.accepting && !accept_paused_) arm_accept(slot);
 }
 
@@ -249,9 +250,17 @@ void Worker::begin_drain() {
             io_uring_prep_cancel64(sqe, make_user_data(slot.get(), IoOp::accept), 0);
             io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
         } else {
-            slot->listener.fd.reset();
+            close_listener(*slot);
         }
     }
+}
+
+// Once every listening socket of every worker is closed, new connections are refused by the
+// kernel; the main thread waits for that before it reports the drain.
+void Worker::close_listener(ListenerSlot& slot) {
+    if (!slot.listener.fd) return;
+    slot.listener.fd.reset();
+    if (--open_listeners_ == 0) counters_.workers_not_accepting.fetch_add(1);
 }
 
 }  // namespace tlsfront

@@ -32,6 +32,7 @@ struct ListenerRuntime {
 struct SharedCounters {
     std::atomic<uint64_t> open_connections{0};
     std::atomic<uint64_t> refused_over_limit{0};
+    std::atomic<unsigned> workers_not_accepting{0};  // workers whose listening sockets are closed
 };
 
 struct WorkerListener {
@@ -79,6 +80,7 @@ private:
     void accept_connection(ListenerSlot& slot, int fd);
     void on_tick();
     void begin_drain();
+    void close_listener(ListenerSlot& slot);
     void expire(DeadlineList& list);
     void settle(Connection* connection);
     void retry_starved();
@@ -104,6 +106,7 @@ private:
     uint64_t now_ms_ = 0;
     uint64_t next_connection_id_ = 0;
     bool draining_ = false;
+    unsigned open_listeners_ = 0;
     uint64_t drain_deadline_ms_ = 0;
     bool accept_paused_ = false;  // out of file descriptors: retried on the next tick
 };

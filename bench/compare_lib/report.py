@@ -26,9 +26,22 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def classify(run, meta):
+    """proxy: the proxy's processes were on their core ~all the time; client: the client core was
+    busy ~all the time while the proxy was not (client-bound); neither: each side waited on the other."""
+    if run["proxy_cpu_pct"] >= meta.get("bound_threshold", 90.0):
+        return "proxy"
+    if run["core1_busy_pct"] >= meta.get("client_threshold", 85.0):
+        return "client"
+    return "neither"
+
+
 def aggregate(r):
     """Medians per figure and proxy, the best peer and tlsfront's ratios."""
     proxies = r["meta"]["proxies"]
+    for x in r["runs"]:
+        if x.get("value") is not None:
+            x["bound"] = classify(x, r["meta"])
     out = {}
     for fig in r["meta"]["figures"]:
         runs = [x for x in r["runs"] if x["figure"] == fig["name"]]
@@ -183,7 +196,8 @@ def markdown(r, agg):
       f"*proxy CPU* = utime+stime of all the proxy's processes over the run; *client core* = core "
       f"{1} busy (user+system+irq+softirq from /proc/stat: load generator, backend and their share of "
       f"loopback networking). *bound*: `proxy` = proxy CPU ≥ {m['bound_threshold']:.0f}%; `client` = "
-      f"client core ≥ {m['bound_threshold']:.0f}% while the proxy was below (a **client-bound** run); "
+      f"client core ≥ {m.get('client_threshold', 85.0):.0f}% busy while the proxy was below "
+      f"{m['bound_threshold']:.0f}% (a **client-bound** run); "
       "`neither` = neither core saturated (the two sides waiting on each other: io_uring waits count as "
       "iowait, not busy). Counts are runs. Kernel work done in softirq on the proxy core (loopback "
       "delivery) is not in *proxy CPU*, for every proxy alike.\n")

@@ -16,7 +16,8 @@ from . import crypto, peers, procfs
 
 PROXY_CORE = 0
 CLIENT_CORE = 1
-BOUND_THRESHOLD = 90.0  # % busy that counts as saturated
+BOUND_THRESHOLD = 90.0  # proxy CPU% that counts as a saturated proxy core
+CLIENT_THRESHOLD = 85.0  # client core busy% that counts as saturated (io_uring waits show as iowait)
 
 FIGURES = [
     # name, title, bench scenario, certificate, connections, metric, unit, extra args, target ratio
@@ -116,7 +117,7 @@ def classify(proxy_cpu, client_core):
     ~all the time while the proxy was not (a client-bound run); neither: latency- or I/O-bound."""
     if proxy_cpu >= BOUND_THRESHOLD:
         return "proxy"
-    if client_core >= BOUND_THRESHOLD:
+    if client_core >= CLIENT_THRESHOLD:
         return "client"
     return "neither"
 
@@ -390,6 +391,7 @@ class Comparison:
                      "idle_hold": self.a.idle_hold, "idle_reps": self.a.idle_reps,
                      "scale_connections": self.a.scale_connections, "scale_hold": self.a.scale_hold,
                      "proxies": proxies, "scenarios": scenarios, "bound_threshold": BOUND_THRESHOLD,
+                     "client_threshold": CLIENT_THRESHOLD,
                      "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
                      "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
         r["machine"] = machine_facts()

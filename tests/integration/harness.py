@@ -474,11 +474,11 @@ class TlsFront:
         return self.wait_for('close', timeout=timeout, since=since, client=f'{host}:{client_port}')
 
 
-def start_tlsfront(test_class, config_text, name):
+def start_tlsfront(test_class, config_text, name, workdir=None):
     """Start tlsfront for a test class (in setUpClass). A class cleanup stops it and fails on a bad
     exit or a sanitizer report; it runs before the cleanups registered earlier (LIFO), so register
     the backends' cleanups (test_class.addClassCleanup) before calling this."""
-    tf = TlsFront(config_text, name).start()
+    tf = TlsFront(config_text, name, workdir=workdir).start()
     test_class.addClassCleanup(_stop_checked, tf)
     return tf
 

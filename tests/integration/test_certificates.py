@@ -42,19 +42,8 @@ class CertificateChoiceTest(unittest.TestCase):
                 {'name': 'tls13only', 'listen': f'127.0.0.1:{cls.port_tls13}', 'protocol': 'imap',
                  'backend': cls.echo.address, 'tls': {'min_version': '1.3'}},
             ])
-        cls.tf = harness.TlsFront(config, 'certs')
-        try:
-            cls.tf.start()
-        except Exception:
-            cls.echo.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.echo.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(cls.echo.close)
+        cls.tf = harness.start_tlsfront(cls, config, 'certs')
 
     def served(self, servername, port=None, host='127.0.0.1', extra=()):
         r = s_client(port or self.port, host=host, servername=servername, cafile=self.pki.ca_cert, extra=extra)

@@ -33,19 +33,8 @@ class BackendDownTest(unittest.TestCase):
                         'backend': dead},
                        {'name': 'imap-slow', 'listen': f'127.0.0.1:{cls.ports["slow"]}', 'protocol': 'imap',
                         'backend': cls.unfillable}])
-        cls.tf = harness.TlsFront(cfg, 'backend-down')
-        try:
-            cls.tf.start()
-        except Exception:
-            cls.unfillable_cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.unfillable_cleanup()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(cls.unfillable_cleanup)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'backend-down')
 
     def refusal(self, which, pattern, error_pattern, timeout=10):
         mark = self.tf.mark()
@@ -92,19 +81,8 @@ class TimeoutsTest(unittest.TestCase):
                                   server={'handshake_timeout': '1s', 'idle_timeout': '2s'},
                                   listeners=[{'name': 'imaps', 'listen': f'127.0.0.1:{cls.port}',
                                               'protocol': 'imap', 'backend': cls.echo.address}])
-        cls.tf = harness.TlsFront(cfg, 'timeouts')
-        try:
-            cls.tf.start()
-        except Exception:
-            cls.echo.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.echo.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(cls.echo.close)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'timeouts')
 
     def test_handshake_timeout_silent_client(self):
         mark = self.tf.mark()
@@ -191,19 +169,8 @@ class GarbageClientsTest(unittest.TestCase):
                                   server={'handshake_timeout': '10s'},
                                   listeners=[{'name': 'imaps', 'listen': f'127.0.0.1:{cls.port}',
                                               'protocol': 'imap', 'backend': cls.echo.address}])
-        cls.tf = harness.TlsFront(cfg, 'garbage')
-        try:
-            cls.tf.start()
-        except Exception:
-            cls.echo.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.echo.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(cls.echo.close)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'garbage')
 
     def with_good_session(self, bad):
         good = tlsclient.tls_connect(self.port, servername='good.test')

@@ -32,21 +32,11 @@ class HalfCloseTest(unittest.TestCase):
                         'backend': cls.reply.address},
                        {'name': 'first', 'listen': f'127.0.0.1:{cls.port_first}', 'protocol': 'imap',
                         'backend': cls.first.address}])
-        cls.tf = harness.TlsFront(cfg, 'halfclose')
-        try:
-            cls.tf.start()
-        except Exception:
+        def close_backends():
             cls.reply.close()
             cls.first.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.reply.close()
-        cls.first.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(close_backends)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'halfclose')
 
     def client(self, port, tls_max=None):
         ctx = tlsclient.client_context(max_version=tls_max)

@@ -36,19 +36,8 @@ class ListenAndPrivilegesTest(unittest.TestCase):
         cfg = harness.make_config(tls={'cert': p.global_.cert, 'key': cls.key}, server=server,
                                   listeners=[{'name': 'dual', 'listen': [f'127.0.0.1:{cls.port}', f'[::1]:{cls.port}'],
                                               'protocol': 'imap', 'backend': cls.echo.address}])
-        cls.tf = harness.TlsFront(cfg, 'privileges', workdir=cls.dir)
-        try:
-            cls.tf.start()
-        except Exception:
-            cls.echo.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.echo.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(cls.echo.close)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'privileges', workdir=cls.dir)
 
     def test_both_families_listen_and_relay(self):
         addresses = {r['address'] for r in self.tf.events('listening', listener='dual')}

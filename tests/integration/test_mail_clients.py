@@ -35,21 +35,11 @@ class MailClientsTest(unittest.TestCase):
                         'backend': f'127.0.0.1:{cls.dovecot.pop3_port}', 'proxy_protocol': 'off'},
                        {'name': 'smtps', 'listen': f'127.0.0.1:{cls.smtps}', 'protocol': 'smtp',
                         'backend': cls.smtp.address}])
-        cls.tf = harness.TlsFront(cfg, 'mail')
-        try:
-            cls.tf.start()
-        except Exception:
+        def close_backends():
             cls.dovecot.stop()
             cls.smtp.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
-        cls.dovecot.stop()
-        cls.smtp.close()
-        if problem:
-            raise AssertionError(problem)
+        cls.addClassCleanup(close_backends)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'mail')
 
     def curl(self, port, url_path, scheme, extra=()):
         return mailclients.curl(self.pki.ca_cert, port, scheme, url_path, extra=extra)

@@ -39,21 +39,9 @@ class RelayTest(unittest.TestCase):
                                   ('stall', cls.stall), ('unix', cls.unix_echo))]
         cfg = harness.make_config(tls={'cert': p.global_.cert, 'key': p.global_.key}, listeners=listeners,
                                   server={'shutdown_grace': '2s'})
-        cls.tf = harness.TlsFront(cfg, 'relay')
-        try:
-            cls.tf.start()
-        except Exception:
-            for b in cls.backends:
-                b.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        problem = cls.tf.stop_and_check()
         for b in cls.backends:
-            b.close()
-        if problem:
-            raise AssertionError(problem)
+            cls.addClassCleanup(b.close)
+        cls.tf = harness.start_tlsfront(cls, cfg, 'relay')
 
     def timeout(self, base):
         return base * harness.time_scale()
