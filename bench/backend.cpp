@@ -14,7 +14,8 @@
 
 #include "bench/backend_connection.hpp"
 #include "bench/clock.hpp"
-#include "bench/io_ring.hpp"
+#include "bench/bench_op.hpp"
+#include "proxy/io_ring.hpp"
 #include "proxy/listener_socket.hpp"
 
 namespace tlsfront::bench {
@@ -61,7 +62,7 @@ private:
     }
 
     void handle(const io_uring_cqe& cqe) {
-        BenchOp op = op_of(cqe.user_data);
+        BenchOp op = op_of<BenchOp>(cqe.user_data);
         if (op == BenchOp::ignore) return;
         if (op == BenchOp::accept) return on_accept(cqe.res, cqe.flags);
         auto* connection = object_of<BackendConnection>(cqe.user_data);

@@ -12,7 +12,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "bench/io_ring.hpp"
+#include "bench/bench_op.hpp"
+#include "proxy/io_ring.hpp"
 #include "proxy/unique_fd.hpp"
 
 namespace tlsfront::bench {

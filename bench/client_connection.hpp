@@ -14,7 +14,8 @@
 #include <memory>
 #include <string_view>
 
-#include "bench/io_ring.hpp"
+#include "bench/bench_op.hpp"
+#include "proxy/io_ring.hpp"
 #include "bench/run_control.hpp"
 #include "bench/session.hpp"
 #include "proxy/unique_fd.hpp"

@@ -68,7 +68,7 @@ void LoadThread::loop() {
     start_ready_slots();
     while (work_remains()) {
         ring_->run_once(kTickNs, [this](const io_uring_cqe& cqe) {
-            BenchOp op = op_of(cqe.user_data);
+            BenchOp op = op_of<BenchOp>(cqe.user_data);
             if (op == BenchOp::ignore) return;
             auto* slot = object_of<ClientConnection>(cqe.user_data);
             slot->on_completion(op, cqe.res);

@@ -15,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/io_ring.hpp"
+#include "bench/bench_op.hpp"
+#include "proxy/io_ring.hpp"
 #include "bench/options.hpp"
 #include "bench/run_control.hpp"
 #include "bench/tls_client.hpp"

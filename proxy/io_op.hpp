@@ -1,8 +1,10 @@
-// IoOp: what an io_uring completion is about. user_data = object address | IoOp; objects that
-// receive completions are 16-byte aligned, which leaves the low four bits for the op.
+// IoOp: what an io_uring completion of a proxy worker is about (the low four bits of user_data,
+// see proxy/io_ring.hpp).
 #pragma once
 
 #include <cstdint>
+
+#include "proxy/io_ring.hpp"
 
 namespace tlsfront {
 
@@ -17,15 +19,6 @@ enum class IoOp : uint8_t {
     tick,
     wake,
 };
-
-inline uint64_t make_user_data(const void* object, IoOp op) {
-    return reinterpret_cast<uintptr_t>(object) | static_cast<uint64_t>(op);
-}
-inline IoOp op_of(uint64_t user_data) { return static_cast<IoOp>(user_data & 15); }
-template <typename T>
-T* object_of(uint64_t user_data) {
-    return reinterpret_cast<T*>(static_cast<uintptr_t>(user_data & ~uint64_t{15}));
-}
 
 constexpr uint16_t kNoBuffer = 0xffff;
 

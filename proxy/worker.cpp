@@ -21,6 +21,7 @@ constexpr uint32_t kReceiveBuffers = 128;       // power of two
 constexpr uint32_t kReceiveBufferSize = 65536;  // four TLS records: fewer syscalls per byte
 constexpr uint32_t kSendBlockSize = 65536 + 1024;  // four records plus their sealing overhead
 constexpr long kTickNanoseconds = 100'000'000;
+constexpr uint64_t kMaxWaitNanoseconds = 1'000'000'000;  // the tick wakes the loop long before
 
 }  // namespace
 
@@ -39,34 +40,10 @@ Worker::Worker(unsigned index, const ServerSettings& settings, SharedCounters& c
 Worker::~Worker() {
     connections_.clear();  // before the buffer ring and the ring they point into
     receive_buffers_.reset();
-    if (ring_ready_) io_uring_queue_exit(&ring_);
+    ring_.reset();
 }
 
-void Worker::setup_ring() {
-    io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
-                   IORING_SETUP_DEFER_TASKRUN;
-    params.cq_entries = kCompletionEntries;
-    int err = io_uring_queue_init_params(kSubmissionEntries, &ring_, &params);
-    if (err == -EINVAL) {  // older kernel: no single-issuer task-run deferral
-        params = io_uring_params{};
-        params.flags = IORING_SETUP_CQSIZE;
-        params.cq_entries = kCompletionEntries;
-        err = io_uring_queue_init_params(kSubmissionEntries, &ring_, &params);
-    }
-    if (err < 0) throw std::runtime_error(std::string("io_uring_queue_init: ") + std::strerror(-err));
-    ring_ready_ = true;
-    receive_buffers_.emplace(&ring_, kReceiveGroup, kReceiveBuffers, kReceiveBufferSize);
-}
-
-io_uring_sqe* Worker::next_sqe() {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (!sqe) {  // submission queue full: hand it to the kernel and take the next slot
-        io_uring_submit(&ring_);
-        sqe = io_uring_get_sqe(&ring_);
-    }
-    return sqe;
-}
+io_uring_sqe* Worker::next_sqe() { return ring_->next_sqe(); }
 
 void Worker::update_clock() {
     timespec ts{};
@@ -101,7 +78,8 @@ void Worker::request_stop() {
 void Worker::run(std::promise<std::string> started) {
     try {
         if (!wake_fd_) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
-        setup_ring();
+        ring_.emplace(kSubmissionEntries, kCompletionEntries);
+        receive_buffers_.emplace(ring_->get(), kReceiveGroup, kReceiveBuffers, kReceiveBufferSize);
     } catch (const std::exception& e) {
         started.set_value(e.what());
         return;
@@ -112,21 +90,18 @@ void Worker::run(std::promise<std::string> started) {
     arm_wake();
     started.set_value("");
 
-    while (!done()) {
-        int err = io_uring_submit_and_wait(&ring_, 1);
-        if (err < 0 && err != -EINTR && err != -EBUSY && err != -EAGAIN) {
-            LogLine(LogLevel::error, "worker_failed").field("worker", index_).field("error", std::strerror(-err));
-            break;
+    try {
+        while (!done()) {
+            bool clock_read = false;  // once per batch of completions
+            ring_->run_once(kMaxWaitNanoseconds, [&](const io_uring_cqe& cqe) {
+                if (!clock_read) update_clock();
+                clock_read = true;
+                handle(cqe);
+            });
+            retry_starved();
         }
-        update_clock();
-        unsigned head = 0, seen = 0;
-        io_uring_cqe* cqe = nullptr;
-        io_uring_for_each_cqe(&ring_, head, cqe) {
-            handle(*cqe);
-            ++seen;
-        }
-        io_uring_cq_advance(&ring_, seen);
-        retry_starved();
+    } catch (const std::exception& e) {
+        LogLine(LogLevel::error, "worker_failed").field("worker", index_).field("error", e.what());
     }
 }
 
@@ -138,7 +113,7 @@ bool Worker::done() const {
 }
 
 void Worker::handle(const io_uring_cqe& cqe) {
-    IoOp op = op_of(cqe.user_data);
+    IoOp op = op_of<IoOp>(cqe.user_data);
     switch (op) {
     case IoOp::ignore: return;
     case IoOp::accept: return on_accept(*object_of<ListenerSlot>(cqe.user_data), cqe.res, cqe.flags);

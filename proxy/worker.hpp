@@ -15,6 +15,7 @@
 #include "proxy/buffer_pool.hpp"
 #include "proxy/deadline_list.hpp"
 #include "proxy/io_op.hpp"
+#include "proxy/io_ring.hpp"
 #include "proxy/unique_fd.hpp"
 
 namespace tlsfront {
@@ -71,7 +72,6 @@ private:
         bool accepting = false;
     };
 
-    void setup_ring();
     void arm_accept(ListenerSlot& slot);
     void arm_tick();
     void arm_wake();
@@ -91,8 +91,7 @@ private:
     const ServerSettings& settings_;
     SharedCounters& counters_;
     std::vector<std::unique_ptr<ListenerSlot>> listeners_;
-    io_uring ring_{};
-    bool ring_ready_ = false;
+    std::optional<IoRing> ring_;  // made on the worker's own thread (single issuer)
     std::optional<ProvidedBufferRing> receive_buffers_;
     BufferPool send_buffers_;
     DeadlineList handshake_deadlines_;

@@ -30,7 +30,7 @@ def parse(argv):
     ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,idle,scale,crypto",
                     help="comma-separated: handshake (= handshake-rsa,handshake-ecdsa), resume, download, "
                          "upload, pingpong, idle, scale, crypto (default: all)")
-    ap.add_argument("--reps", type=int, help="repetitions of each figure (default 3; --quick 1)")
+    ap.add_argument("--reps", type=int, help="repetitions of each figure (default 5; --quick 1)")
     ap.add_argument("--duration", type=int, help="seconds per throughput run (default 5; --quick 2)")
     ap.add_argument("--idle-connections", type=int, help="idle connections per proxy (default 5000; --quick 500)")
     ap.add_argument("--idle-hold", type=int, help="seconds the idle connections are held (default 3)")
@@ -49,7 +49,7 @@ def parse(argv):
     ap.add_argument("--report-only", metavar="RESULTS_JSON", help="only rewrite RESULTS.md and results.svg")
     a = ap.parse_args(argv)
     q = a.quick
-    for name, full, quick in (("reps", 3, 1), ("duration", 5, 2), ("idle_connections", 5000, 500),
+    for name, full, quick in (("reps", 5, 1), ("duration", 5, 2), ("idle_connections", 5000, 500),
                               ("idle_hold", 3, 1), ("idle_reps", 2, 1), ("scale_connections", 9000, 2000),
                               ("scale_hold", 10, 2)):
         if getattr(a, name) is None:

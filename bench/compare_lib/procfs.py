@@ -105,6 +105,7 @@ class RssSampler:
         self.interval = interval
         self.peak = 0
         self.samples = 0
+        self.series = []  # (monotonic time, summed RSS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -114,12 +115,18 @@ class RssSampler:
         while not self._stop.is_set():
             if n % 10 == 0:  # a peer may fork a process late (none should)
                 pids = process_tree(self.root)
-            self.peak = max(self.peak, rss_sum(pids))
+            rss = rss_sum(pids)
+            self.series.append((time.monotonic(), rss))
+            self.peak = max(self.peak, rss)
             if self.on_sample is not None:
                 self.on_sample()
             self.samples += 1
             n += 1
             self._stop.wait(self.interval)
+
+    def median_between(self, t0, t1):
+        xs = sorted(r for t, r in self.series if t0 <= t <= t1)
+        return xs[len(xs) // 2] if xs else None
 
     def __enter__(self):
         self._thread.start()

@@ -83,6 +83,8 @@ def aggregate(r):
             ok = [x for x in recs if x.get("per_conn") is not None]
             idle[p] = {"per_conn": med(x["per_conn"] for x in ok), "rss_before": med(x["rss_before"] for x in ok),
                        "rss_peak": med(x["rss_peak"] for x in ok), "held": med(x.get("held") for x in ok),
+                       "rss_hold": med(x.get("rss_hold", x["rss_peak"]) for x in ok),
+                       "per_conn_peak": med(x.get("per_conn_peak") for x in ok),
                        "processes": med(x.get("processes") for x in ok), "runs": len(recs), "ok": len(ok),
                        "bench": med(x.get("bench_rss_growth_per_conn") for x in ok),
                        "errors": sum(x.get("errors") or 0 for x in ok),
@@ -169,14 +171,15 @@ def markdown(r, agg):
     w("## Summary\n")
     w("Ratios are tlsfront ÷ the best peer for that figure. *Per core-second* divides each figure by "
       "the CPU the proxy's own processes used (value × 100 / proxy CPU%), which compares fairly even "
-      "when the client core, not the proxy, limited the run; the targets are judged on it. For latency "
+      "when the client core, not the proxy, limited the run; targets are judged both ways. For latency "
       "and memory lower is better, so a ratio below 1.0 is tlsfront ahead.\n")
-    w("| figure | tlsfront | best peer | ratio | tlsfront per core-s | best peer per core-s | ratio per core-s | target | met |")
-    w("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    w("| figure | tlsfront | best peer | ratio | tlsfront per core-s | best peer per core-s | ratio per core-s | target | met (per core-s) | met (as measured) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|---|---|")
     for row in summary_rows(r, agg):
         w(f"| {row['what']} | {row['tlsfront']} | {row['best']} | {fmt(row['ratio'], 2)}{'×' if row['ratio'] else ''} | "
           f"{row['tlsfront_core']} | {row['best_core']} | "
-          f"{fmt(row['ratio_core'], 2) + '×' if row['ratio_core'] is not None else ''} | {row['target']} | {row['met']} |")
+          f"{fmt(row['ratio_core'], 2) + '×' if row['ratio_core'] is not None else ''} | {row['target']} | "
+          f"{row['met'] if row['ratio_core'] is not None else ''} | {row['met_raw'] or row['met']} |")
     w("")
     crypto = r.get("crypto", {})
     b, o = crypto.get("bssl", {}), crypto.get("openssl", {})
@@ -238,11 +241,13 @@ def markdown(r, agg):
         w(f"{m['idle_connections']} TLS 1.3 connections (ECDSA, one PING/PONG each) opened through a freshly "
           f"started proxy and held {m['idle_hold']} s; RSS = VmRSS summed over all the proxy's processes "
           f"(nginx: master + worker; hitch: manager + worker; stunnel: one process with a thread per "
-          f"connection), read before the connections and at its peak during the hold (sampled every 0.2 s). "
+          f"connection), sampled every 0.2 s: before the connections, then the median of the samples while all "
+          f"of them are open and idle (the hold, from the load generator's `open_s` and `hold_s`). The peak, "
+          f"which can include handshake state of the opening phase not yet freed, is shown too. "
           f"Median of {m['idle_reps']} fresh starts per proxy. Lower is better. Kernel socket buffers are not "
           f"in these figures.\n")
-        w("| proxy | bytes per connection | runs | RSS before | RSS at peak | processes | held | `--pid` figure (main process only) |")
-        w("|---|---:|---|---:|---:|---:|---:|---:|")
+        w("| proxy | bytes per connection | runs | RSS before | RSS during the hold | peak (per connection) | processes | held | `--pid` figure (main process only, end of hold) |")
+        w("|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for p in proxies:
             row = a["rows"].get(p)
             if not row:
@@ -250,9 +255,10 @@ def markdown(r, agg):
             name_cell = f"**{PEER_LABEL[p]}**" if p == "tlsfront" else PEER_LABEL[p]
             mib = lambda x: f"{x / 2**20:.1f} MiB" if x is not None else "–"
             w(f"| {name_cell} | {fmt(row['per_conn'])} ({row['per_conn'] / 1024:.2f} KiB) | "
-              f"{', '.join(fmt(s) for s in row['samples'])} | {mib(row['rss_before'])} | {mib(row['rss_peak'])} | "
-              f"{fmt(row['processes'], 0)} | {fmt(row['held'], 0)} | {fmt(row['bench'])} |"
-              if row["per_conn"] is not None else f"| {name_cell} | failed: {row['failed']} | | | | | | |")
+              f"{', '.join(fmt(s) for s in row['samples'])} | {mib(row['rss_before'])} | {mib(row['rss_hold'])} | "
+              f"{mib(row['rss_peak'])} ({fmt(row['per_conn_peak'], 0)}) | "
+              f"{fmt(row['processes'], 0)} | {fmt(row['held'], 0)} | {fmt(row['bench'], 0)} |"
+              if row["per_conn"] is not None else f"| {name_cell} | failed: {row['failed']} | | | | | | | |")
         if a.get("ratio") is not None:
             t = a["rows"]["tlsfront"]["per_conn"]
             w(f"\ntlsfront ÷ best peer ({PEER_LABEL[a['best']['proxy']]}): **{a['ratio']:.2f}×** "
@@ -263,6 +269,7 @@ def markdown(r, agg):
         if sc.get("per_conn") is not None:
             per = sc["per_conn"]
             base = sc["rss_before"]
+            per_peak = sc.get("per_conn_peak")
             tcp = (sc["tcp_mem_peak"] - sc["tcp_mem_before"]) if sc.get("tcp_mem_peak") else None
             w(f"{sc['held']} idle TLS 1.3 connections held through one tlsfront worker "
               f"(`{r['commands'].get('scale', '')}`, fd soft limit raised to the hard limit "
@@ -271,23 +278,25 @@ def markdown(r, agg):
             w("| | value |")
             w("|---|---:|")
             w(f"| RSS before | {base / 2**20:.1f} MiB |")
-            w(f"| RSS with {sc['held']} connections | {sc['rss_peak'] / 2**20:.1f} MiB |")
+            w(f"| RSS with {sc['held']} connections (median during the hold) | "
+              f"{sc.get('rss_hold', sc['rss_peak']) / 2**20:.1f} MiB (peak {sc['rss_peak'] / 2**20:.1f} MiB) |")
             w(f"| growth per connection | {fmt(per)} bytes ({per / 1024:.2f} KiB) |")
             w(f"| the load generator's own `--pid` reading | {fmt(sc.get('bench_rss_growth_per_conn'))} bytes |")
             if tcp is not None:
-                w(f"| kernel TCP buffer memory (`/proc/net/sockstat` `mem`, growth at peak; the 4 sockets "
+                w(f"| kernel TCP memory (`/proc/net/sockstat` `mem` pages, growth at peak; the 4 sockets "
                   f"of each proxied connection: client, proxy's two, backend) | "
                   f"{tcp / 2**20:.1f} MiB, {fmt(tcp / sc['held'])} bytes per connection |")
             proj = base + 100000 * per
             w(f"\n**Projection to 100,000 connections** (linear: RSS before + 100,000 × growth per connection): "
               f"{proj / 2**20:.0f} MiB of tlsfront RSS ({proj / 2**30:.2f} GiB)"
-              + (f", plus about {100000 * tcp / sc['held'] / 2**20:.0f} MiB of kernel socket memory for idle "
-                 f"sockets with empty queues (grows with queued data)" if tcp else "")
+              + (f", plus about {100000 * tcp / sc['held'] / 2**20:.0f} MiB of kernel TCP memory at the same "
+                 "rate for the four sockets of each idle proxied connection (two of them the proxy's; it grows "
+                 "with queued data)" if tcp else "")
               + ". It needs 200,000+ descriptors in the proxy (`LimitNOFILE=` / `ulimit -n` well above the "
                 "20,000 hard limit of these machines), so it cannot be run here.")
             small = agg.get("idle", {}).get("rows", {}).get("tlsfront", {}).get("per_conn")
             if small:
-                w(f" The per-connection figure at {sc['held']} connections is {fmt(per)} bytes against "
+                w(f"The per-connection figure at {sc['held']} connections is {fmt(per)} bytes against "
                   f"{fmt(small)} at {m['idle_connections']} (idle table above): the fixed first-touch costs "
                   "(receive ring, pools) are spread over more connections, so the projection from the larger "
                   "run is the one to use, and it is an upper bound for the marginal cost.")

@@ -319,6 +319,7 @@ class Comparison:
                 peak_sock.update(s)
 
         with procfs.RssSampler(inst.pid, 0.2, on_sample=sock_peak) as sampler:
+            t_launch = time.monotonic()
             try:
                 p = subprocess.run(argv, capture_output=True, text=True, timeout=hold + 180)
                 out, code = p.stdout, p.returncode
@@ -334,9 +335,16 @@ class Comparison:
             rec.update(held=0, per_conn=None, error=f"no JSON summary (exit {code})")
             return rec
         held = s.get("connections_held") or 0
-        rec.update(held=held, errors=s.get("errors", 0), open_s=s.get("open_s"),
+        # RSS while every connection is open and idle: the median of the samples inside the hold
+        # (the peak can be a transient of the opening phase: handshake state not yet freed).
+        open_s, hold_s = s.get("open_s") or 0, s.get("hold_s") or hold
+        hold_rss = sampler.median_between(t_launch + open_s + min(0.5, hold_s / 4), t_launch + open_s + hold_s - 0.1)
+        if hold_rss is None:
+            hold_rss = sampler.peak
+        rec.update(held=held, errors=s.get("errors", 0), open_s=s.get("open_s"), rss_hold=hold_rss,
                    bench_rss_growth_per_conn=s.get("rss_growth_per_connection_bytes"),
-                   per_conn=(sampler.peak - before) / held if held else None)
+                   per_conn=(hold_rss - before) / held if held else None,
+                   per_conn_peak=(sampler.peak - before) / held if held else None)
         return rec
 
     def phase_idle(self, proxies):
@@ -357,8 +365,8 @@ class Comparison:
                 self.results["idle"].append(rec)
                 if rec.get("per_conn") is not None:
                     log(f"idle {peer:9s} rep {rep}: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
-                        f"{rec['rss_peak'] / 2**20:.1f} MiB over {rec['processes']} process(es): "
-                        f"{rec['per_conn']:.0f} B/connection")
+                        f"{rec['rss_hold'] / 2**20:.1f} MiB (peak {rec['rss_peak'] / 2**20:.1f}) over "
+                        f"{rec['processes']} process(es): {rec['per_conn']:.0f} B/connection")
                 else:
                     log(f"idle {peer} rep {rep}: {rec.get('error')}")
                 time.sleep(0.5)
@@ -377,7 +385,8 @@ class Comparison:
         self.results["scale"] = rec
         if rec.get("per_conn") is not None:
             log(f"scale tlsfront: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
-                f"{rec['rss_peak'] / 2**20:.1f} MiB, {rec['per_conn']:.0f} B/connection")
+                f"{rec['rss_hold'] / 2**20:.1f} MiB (peak {rec['rss_peak'] / 2**20:.1f}), "
+                f"{rec['per_conn']:.0f} B/connection")
         else:
             log(f"scale: {rec.get('error')}")
 
@@ -386,7 +395,7 @@ class Comparison:
     def run(self, scenarios, proxies):
         r = self.results
         r["meta"] = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                     "argv": "bench/compare " + " ".join(sys.argv[1:]), "quick": self.a.quick,
+                     "argv": " ".join(["bench/compare"] + sys.argv[1:]), "quick": self.a.quick,
                      "reps": self.a.reps, "duration": self.a.duration, "idle_connections": self.a.idle_connections,
                      "idle_hold": self.a.idle_hold, "idle_reps": self.a.idle_reps,
                      "scale_connections": self.a.scale_connections, "scale_hold": self.a.scale_hold,

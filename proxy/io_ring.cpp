@@ -1,12 +1,12 @@
 // Ring set-up with the single-issuer fast path and its fallback, and the bounded wait.
-#include "bench/io_ring.hpp"
+#include "proxy/io_ring.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
-namespace tlsfront::bench {
+namespace tlsfront {
 
 IoRing::IoRing(unsigned submission_entries, unsigned completion_entries) {
     io_uring_params params{};
@@ -37,7 +37,7 @@ io_uring_sqe* IoRing::next_sqe() {
 void IoRing::cancel_all_on(int fd) {
     io_uring_sqe* sqe = next_sqe();
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, make_user_data(nullptr, BenchOp::ignore));
+    io_uring_sqe_set_data64(sqe, 0);
 }
 
 void IoRing::wait(uint64_t timeout_ns) {
@@ -50,4 +50,4 @@ void IoRing::wait(uint64_t timeout_ns) {
         throw std::runtime_error(std::string("io_uring_submit_and_wait: ") + std::strerror(-err));
 }
 
-}  // namespace tlsfront::bench
+}  // namespace tlsfront
