@@ -38,6 +38,11 @@ def parse(argv):
     ap.add_argument("--scale-connections", type=int,
                     help="idle connections through tlsfront at scale (default 9000; --quick 2000)")
     ap.add_argument("--scale-hold", type=int, help="seconds held at scale (default 10; --quick 2)")
+    ap.add_argument("--quiet-wait", type=int,
+                    help="seconds in all (default 600; --quick 0) the script may wait before runs while other "
+                         "work on this shared machine keeps a core busy")
+    ap.add_argument("--quiet-threshold", type=float, default=15.0,
+                    help="%% of a core of other work above which a run waits (default %(default)s)")
     ap.add_argument("--addr", default="127.0.0.77", help="loopback address for everything (default %(default)s)")
     ap.add_argument("--port-base", type=int, default=21100,
                     help="backend port; proxies use port-base+10*i+1..4 (default %(default)s)")
@@ -51,7 +56,7 @@ def parse(argv):
     q = a.quick
     for name, full, quick in (("reps", 5, 1), ("duration", 5, 2), ("idle_connections", 5000, 500),
                               ("idle_hold", 3, 1), ("idle_reps", 2, 1), ("scale_connections", 9000, 2000),
-                              ("scale_hold", 10, 2)):
+                              ("scale_hold", 10, 2), ("quiet_wait", 600, 0)):
         if getattr(a, name) is None:
             setattr(a, name, quick if q else full)
     if a.output is None:
@@ -89,7 +94,7 @@ def main(argv):
     est += ("idle" in scenarios) * a.idle_reps * len(proxies) * (a.idle_hold + 4 + a.idle_connections / 700)
     est += ("scale" in scenarios) * (a.scale_hold + 5 + a.scale_connections / 700)
     est += ("crypto" in scenarios) * (1 if a.quick else 3) * 12
-    a.backend_lifetime = int(est * 3 + 900)
+    a.backend_lifetime = int(est * 3 + 900 + a.quiet_wait)
     runner.log(f"proxies {','.join(proxies)}; scenarios {','.join(scenarios)}; {a.reps} rep(s) x {a.duration} s; "
                f"estimated {est / 60:.1f} min")
     cmp = runner.Comparison(a, repo)

@@ -63,8 +63,9 @@ def rss_sum(pids):
 
 
 def core_times():
-    """{cpu index: (busy ticks, total ticks)} from /proc/stat. Busy = user+nice+system+irq+softirq;
-    iowait (io_uring waits show there), idle and steal are not busy."""
+    """{cpu index: (busy ticks, total ticks, task ticks)} from /proc/stat. Busy =
+    user+nice+system+irq+softirq; iowait (io_uring waits show there), idle and steal are not busy.
+    Task = user+nice+system: time charged to processes (and kernel threads), not to interrupts."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
@@ -74,13 +75,18 @@ def core_times():
             v = [int(x) for x in parts[1:9]]
             user, nice, system, idle, iowait, irq, softirq, steal = v
             busy = user + nice + system + irq + softirq
-            out[int(parts[0][3:])] = (busy, busy + idle + iowait + steal)
+            out[int(parts[0][3:])] = (busy, busy + idle + iowait + steal, user + nice + system)
     return out
 
 
+def task_seconds(before, after):
+    """Process (and kernel thread) time over all cores between two core_times() readings."""
+    return sum(after[c][2] - before[c][2] for c in after if c in before) / CLK_TCK
+
+
 def core_busy_percent(before, after, cpu):
-    b0, t0 = before.get(cpu, (0, 0))
-    b1, t1 = after.get(cpu, (0, 0))
+    b0, t0 = before.get(cpu, (0, 0, 0))[:2]
+    b1, t1 = after.get(cpu, (0, 0, 0))[:2]
     return 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
 

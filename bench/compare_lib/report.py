@@ -59,6 +59,7 @@ def aggregate(r):
                 "value": med(x["value"] for x in ok), "per_core": med(x.get("per_core") for x in ok),
                 "cpu": med(x.get("proxy_cpu_pct") for x in ok), "core1": med(x.get("core1_busy_pct") for x in ok),
                 "core0": med(x.get("core0_busy_pct") for x in ok), "client_cpu": med(x.get("client_cpu_pct") for x in ok),
+                "other": med(x.get("other_cpu_pct") for x in ok),
                 "p99": med(x.get("p99_us") for x in ok), "p50": med(x.get("p50_us") for x in ok),
                 "resumed": med(x.get("resumed_share") for x in ok),
                 "errors": sum(x.get("errors") or 0 for x in ok),
@@ -203,7 +204,9 @@ def markdown(r, agg):
       f"{m['bound_threshold']:.0f}% (a **client-bound** run); "
       "`neither` = neither core saturated (the two sides waiting on each other: io_uring waits count as "
       "iowait, not busy). Counts are runs. Kernel work done in softirq on the proxy core (loopback "
-      "delivery) is not in *proxy CPU*, for every proxy alike.\n")
+      "delivery) is not in *proxy CPU*, for every proxy alike. *other load* = process time on the two "
+      "cores that was neither the proxy's, the load generator's nor the backend's (other work on this "
+      "shared machine, kernel threads), in % of one core.\n")
     for name, a in agg.items():
         if name == "idle":
             continue
@@ -212,9 +215,9 @@ def markdown(r, agg):
         w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
           f"{fig['key'].upper()} certificate" + (f", `{' '.join(fig['extra'])}`" if fig["extra"] else "") + ".\n")
         extra_col = {"resume": "resumed", "pingpong": "p50 / p99 µs"}.get(fig["name"].split("-")[0], "")
-        w(f"| proxy | {fig['unit']} | runs (min–max) | proxy CPU | per core-s | client core | bound | errors |"
+        w(f"| proxy | {fig['unit']} | runs (min–max) | proxy CPU | per core-s | client core | other load | bound | errors |"
           + (f" {extra_col} |" if extra_col else ""))
-        w("|---|---:|---:|---:|---:|---:|---|---:|" + ("---:|" if extra_col else ""))
+        w("|---|---:|---:|---:|---:|---:|---:|---|---:|" + ("---:|" if extra_col else ""))
         for p in proxies:
             row = a["rows"].get(p)
             if not row:
@@ -225,7 +228,8 @@ def markdown(r, agg):
             name_cell = f"**{PEER_LABEL[p]}**" if p == "tlsfront" else PEER_LABEL[p]
             spread = f"{fmt(min(row['values']))}–{fmt(max(row['values']))}" if row["values"] else "–"
             cells = [name_cell, fmt(row["value"]), spread, f"{fmt(row['cpu'], 0)}%", fmt(row["per_core"]),
-                     f"{fmt(row['core1'], 0)}%", bounds, str(row["errors"])]
+                     f"{fmt(row['core1'], 0)}%", f"{fmt(row['other'], 0)}%" if row["other"] is not None else "–",
+                     bounds, str(row["errors"])]
             if extra_col == "resumed":
                 cells.append(f"{100 * row['resumed']:.1f}%" if row["resumed"] is not None else "–")
             elif extra_col:
@@ -328,7 +332,7 @@ def markdown(r, agg):
     w(f"- Machine: {mach['nproc']} cores ({mach['cpu_model']}), {mach['memory']}, kernel {mach['kernel']}, "
       f"Debian {mach['debian']}, open files hard limit {mach['fd_limit'][1]}, "
       f"net.ipv4.tcp_tw_reuse = {mach['tcp_tw_reuse']}. Shared with other work: figures move by several "
-      "percent between runs.")
+      "percent between runs" + other_load_note(r) + ".")
     for p in proxies:
         w(f"- {PEER_LABEL[p]}: {v['peers'].get(p, '?')} — TLS library: {v['links'].get(p) or '?'}")
     w(f"- OpenSSL CLI: {v.get('openssl')}")
@@ -365,16 +369,30 @@ def markdown(r, agg):
             w(f"{PEER_LABEL[p]}:\n\n```\n{r['configs'][p].rstrip()}\n```\n")
     w("</details>\n")
     w("<details><summary>Every run</summary>\n")
-    w("| figure | proxy | rep | value | proxy CPU | client core | core 0 | bound | errors |")
-    w("|---|---|---:|---:|---:|---:|---:|---|---:|")
+    w("| figure | proxy | rep | value | proxy CPU | client core | core 0 | other load | bound | errors |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for x in r["runs"]:
         if x.get("value") is None:
-            w(f"| {x['figure']} | {x['proxy']} | {x['rep']} | failed: {x.get('error', '')[:80]} | | | | | |")
+            w(f"| {x['figure']} | {x['proxy']} | {x['rep']} | failed: {x.get('error', '')[:80]} | | | | | | |")
             continue
+        other = f"{x['other_cpu_pct']:.0f}%" if x.get("other_cpu_pct") is not None else "–"
         w(f"| {x['figure']} | {x['proxy']} | {x['rep']} | {fmt(x['value'])} | {x['proxy_cpu_pct']:.0f}% | "
-          f"{x['core1_busy_pct']:.0f}% | {x['core0_busy_pct']:.0f}% | {x['bound']} | {x['errors']} |")
+          f"{x['core1_busy_pct']:.0f}% | {x['core0_busy_pct']:.0f}% | {other} | {x['bound']} | {x['errors']} |")
     w("\n</details>\n")
     return "\n".join(L)
+
+
+def other_load_note(r):
+    xs = sorted(x["other_cpu_pct"] for x in r["runs"] if x.get("other_cpu_pct") is not None)
+    if not xs:
+        return ""
+    busy = sum(1 for x in xs if x >= 10)
+    m = r["meta"]
+    waited = (f"; before each run the script waited while other work used more than "
+              f"{m['quiet_threshold']:.0f}% of a core ({m.get('quiet_waited_s', 0):.0f} s of waiting in all, "
+              f"budget {m['quiet_wait']} s)" if m.get("quiet_wait") else "")
+    return (f"; other load during the runs: median {xs[len(xs) // 2]:.0f}%, max {xs[-1]:.0f}% of a core, "
+            f"{busy} of {len(xs)} runs at 10% or more" + waited)
 
 
 def summary_text(r):

@@ -133,6 +133,7 @@ class Comparison:
         self.live = []  # instances to stop whatever happens
         self.results = {"runs": [], "idle": [], "scale": None, "checks": {}, "failures": [],
                         "commands": {}, "configs": {}}
+        self.quiet_budget = float(args.quiet_wait)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -197,13 +198,32 @@ class Comparison:
 
     # ---- one measured run ----------------------------------------------------------------------
 
+    def wait_for_quiet(self):
+        """On a shared machine: before a run, wait (bounded, --quiet-wait seconds in all) while other
+        work keeps more than --quiet-threshold % of a core busy. Our own processes are idle then."""
+        waited = 0.0
+        while True:
+            c0 = procfs.core_times()
+            time.sleep(0.5)
+            load = 100.0 * procfs.task_seconds(c0, procfs.core_times()) / 0.5
+            if load <= self.a.quiet_threshold or self.quiet_budget <= 0:
+                return waited, load
+            if waited == 0:
+                log(f"other work is using {load:.0f}% of a core: waiting for it (budget {self.quiet_budget:.0f} s)")
+            time.sleep(2.0)
+            waited += 2.5
+            self.quiet_budget -= 2.5
+
     def run_figure(self, fig, inst, rep, duration):
         jsonfile = os.path.join(self.workdir, "runs", f"{fig['name']}-{inst.peer}-{rep}.json")
         os.makedirs(os.path.dirname(jsonfile), exist_ok=True)
         argv = self.bench_argv(fig["scenario"], inst.connect, fig["connections"], duration, fig["extra"])
         argv += ["--json", jsonfile]
+        waited, load_before = self.wait_for_quiet()
         pids = inst.pids()
+        backend = procfs.process_tree(self.backend_proc.pid) if self.backend_proc else []
         cpu0, cores0 = procfs.cpu_seconds(pids), procfs.core_times()
+        be0 = procfs.cpu_seconds(backend)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         try:
@@ -213,8 +233,14 @@ class Comparison:
             out, code = "", -1
         t1 = time.monotonic()
         cpu1, cores1 = procfs.cpu_seconds(pids), procfs.core_times()
+        be1 = procfs.cpu_seconds(backend)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        rec = {"figure": fig["name"], "proxy": inst.peer, "rep": rep, "exit": code, "wall_s": t1 - t0}
+        client_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        # Everything else that ran on the two cores meanwhile (other work on this shared machine,
+        # kernel threads): process time from /proc/stat minus proxy, load generator and backend.
+        other_s = max(0.0, procfs.task_seconds(cores0, cores1) - (cpu1 - cpu0) - client_s - (be1 - be0))
+        rec = {"figure": fig["name"], "proxy": inst.peer, "rep": rep, "exit": code, "wall_s": t1 - t0,
+               "waited_s": waited, "other_before_pct": load_before}
         try:
             s = json.loads(out)
         except (json.JSONDecodeError, TypeError):
@@ -222,12 +248,15 @@ class Comparison:
             return rec
         dur = s.get("duration_s") or (t1 - t0)
         proxy_cpu = 100.0 * (cpu1 - cpu0) / dur
-        client_cpu = 100.0 * ((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)) / dur
+        client_cpu = 100.0 * client_s / dur
+        backend_cpu = 100.0 * (be1 - be0) / dur
+        other_cpu = 100.0 * other_s / (t1 - t0)
         core0 = procfs.core_busy_percent(cores0, cores1, PROXY_CORE)
         core1 = procfs.core_busy_percent(cores0, cores1, CLIENT_CORE)
         value = s.get(fig["metric"])
         rec.update(value=value, duration_s=dur, completed=s.get("completed"), errors=s.get("errors", 0),
                    error_kinds=s.get("error_kinds"), proxy_cpu_pct=proxy_cpu, client_cpu_pct=client_cpu,
+                   backend_cpu_pct=backend_cpu, other_cpu_pct=other_cpu,
                    core0_busy_pct=core0, core1_busy_pct=core1, bound=classify(proxy_cpu, core1),
                    per_core=(value * 100.0 / proxy_cpu) if value and proxy_cpu > 0 else None)
         if "resumed_share" in s:
@@ -243,6 +272,7 @@ class Comparison:
 
     def phase_crypto(self):
         reps = 1 if self.a.quick else 3
+        self.wait_for_quiet()
         log("crypto ceilings on the proxy core: bssl-tool speed")
         b = crypto.bssl_speed(PROXY_CORE, reps, 1)
         log("crypto ceilings: openssl speed")
@@ -295,7 +325,7 @@ class Comparison:
                             extra += f" p99 {rec['p99_us']:.0f} us"
                         log(f"{fig['name']:16s} {peer:9s} rep {rep}: {rec['value']:10.1f} {fig['unit']}, "
                             f"proxy {rec['proxy_cpu_pct']:5.1f}% cpu, client core {rec['core1_busy_pct']:5.1f}%, "
-                            f"per core-s {rec['per_core'] or 0:10.1f} [{rec['bound']}]"
+                            f"per core-s {rec['per_core'] or 0:10.1f} [{rec['bound']}] other {rec['other_cpu_pct']:4.1f}%"
                             f"{extra}{' errors ' + str(rec['errors']) if rec['errors'] else ''}")
                     time.sleep(0.3)
         for inst in instances.values():
@@ -305,7 +335,7 @@ class Comparison:
         """Open `connections` through a freshly started proxy, hold them; RSS (summed over the
         proxy's processes) before and at its peak during the hold; kernel TCP memory too."""
         pids = inst.pids()
-        time.sleep(0.5)
+        self.wait_for_quiet()
         before = procfs.rss_sum(pids)
         sock0 = procfs.tcp_sockstat()
         jsonfile = os.path.join(self.workdir, "runs", f"{label}-{inst.peer}-{rep}.json")
@@ -400,7 +430,8 @@ class Comparison:
                      "idle_hold": self.a.idle_hold, "idle_reps": self.a.idle_reps,
                      "scale_connections": self.a.scale_connections, "scale_hold": self.a.scale_hold,
                      "proxies": proxies, "scenarios": scenarios, "bound_threshold": BOUND_THRESHOLD,
-                     "client_threshold": CLIENT_THRESHOLD,
+                     "client_threshold": CLIENT_THRESHOLD, "quiet_wait": self.a.quiet_wait,
+                     "quiet_threshold": self.a.quiet_threshold,
                      "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
                      "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
         r["machine"] = machine_facts()
@@ -432,6 +463,7 @@ class Comparison:
             self.cleanup()
             signal.signal(signal.SIGTERM, old_term)
         r["meta"]["elapsed_s"] = time.monotonic() - started
+        r["meta"]["quiet_waited_s"] = self.a.quiet_wait - self.quiet_budget
         r["meta"]["leftovers"] = self.leftovers()
         if r["meta"]["leftovers"]:
             log(f"WARNING: processes left behind: {r['meta']['leftovers']}")
