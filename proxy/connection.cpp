@@ -195,7 +195,8 @@ void Connection::on_client_sent(int result) {
 }
 
 void Connection::continue_handshake() {
-    if (has(client_send_busy) || !ensure_client_output()) return;
+    if (has(client_send_busy)) return;
+    ensure_client_output();
     int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) return handshake_complete();
     if (!handle_ssl_error(ret, "handshake")) return;
@@ -301,7 +302,8 @@ void Connection::refuse_backend_unavailable(int error) {
     backend_.reset();
     release_client_input();
     std::string_view line = backend_unavailable_line(listener_.config->protocol);
-    if (!has(client_send_busy) && ensure_client_output()) {
+    if (!has(client_send_busy)) {
+        ensure_client_output();
         SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
         SSL_shutdown(ssl_.get());
     }

@@ -105,7 +105,7 @@ private:
     void flush_to_backend();
     void release_client_input();
     void release_backend_input();
-    bool ensure_client_output();
+    void ensure_client_output();
     void release_idle_output();
     void maybe_done();
     bool handle_ssl_error(int ret, const char* during);

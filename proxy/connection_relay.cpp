@@ -16,13 +16,12 @@
 
 namespace tlsfront {
 
-bool Connection::ensure_client_output() {
+void Connection::ensure_client_output() {
     if (!tls_io_.out) {
         tls_io_.out = worker_.send_buffers().acquire();
         tls_io_.out_cap = worker_.send_buffers().block_size();
         tls_io_.out_len = 0;
     }
-    return true;
 }
 
 // Gives back send blocks that hold nothing: an idle connection keeps no I/O memory.
