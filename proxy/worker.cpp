@@ -17,9 +17,9 @@ namespace {
 constexpr unsigned kSubmissionEntries = 4096;
 constexpr unsigned kCompletionEntries = 16384;
 constexpr uint16_t kReceiveGroup = 0;
-constexpr uint32_t kReceiveBuffers = 128;       // power of two
-constexpr uint32_t kReceiveBufferSize = 65536;  // four TLS records: fewer syscalls per byte
-constexpr uint32_t kSendBlockSize = 65536 + 1024;  // four records plus their sealing overhead
+constexpr uint32_t kReceiveBuffers = 64;       // power of two
+constexpr uint32_t kReceiveBufferSize = 131072;  // eight TLS records: fewer syscalls and ACKs per byte
+constexpr uint32_t kSendBlockSize = 131072 + 2048;  // eight records plus their sealing overhead
 constexpr long kTickNanoseconds = 100'000'000;
 constexpr uint64_t kMaxWaitNanoseconds = 1'000'000'000;  // the tick wakes the loop long before
 

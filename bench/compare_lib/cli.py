@@ -27,9 +27,10 @@ def parse(argv):
                     help="1 repetition, 2 s per figure, 500 idle connections, 2000 at scale: checks the script")
     ap.add_argument("--only", default=",".join(peers.PEER_NAMES),
                     help="proxies to run, comma-separated (default: %(default)s)")
-    ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,idle,scale,crypto",
+    ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,profile,idle,scale,crypto",
                     help="comma-separated: handshake (= handshake-rsa,handshake-ecdsa), resume, download, "
-                         "upload, pingpong, idle, scale, crypto (default: all)")
+                         "upload, pingpong, profile (perf on download and upload), idle, scale, crypto "
+                         "(default: all)")
     ap.add_argument("--reps", type=int, help="repetitions of each figure (default 5; --quick 1)")
     ap.add_argument("--duration", type=int, help="seconds per throughput run (default 5; --quick 2)")
     ap.add_argument("--idle-connections", type=int, help="idle connections per proxy (default 5000; --quick 500)")
@@ -94,6 +95,8 @@ def main(argv):
     est += ("idle" in scenarios) * a.idle_reps * len(proxies) * (a.idle_hold + 4 + a.idle_connections / 700)
     est += ("scale" in scenarios) * (a.scale_hold + 5 + a.scale_connections / 700)
     est += ("crypto" in scenarios) * (1 if a.quick else 3) * 12
+    est += ("profile" in scenarios) * len([f for f in figures if f in ("download", "upload")]) * len(proxies) * \
+        (a.duration + 15)
     a.backend_lifetime = int(est * 3 + 900 + a.quiet_wait)
     runner.log(f"proxies {','.join(proxies)}; scenarios {','.join(scenarios)}; {a.reps} rep(s) x {a.duration} s; "
                f"estimated {est / 60:.1f} min")

@@ -3,6 +3,8 @@ import os
 import statistics
 from xml.sax.saxutils import escape
 
+from . import profile
+
 PEER_LABEL = {"tlsfront": "tlsfront", "haproxy": "HAProxy", "nginx": "nginx", "hitch": "hitch",
               "stunnel": "stunnel4"}
 COLORS = {"tlsfront": "#e8590c", "haproxy": "#4c6ef5", "nginx": "#2f9e44", "hitch": "#ae3ec9",
@@ -239,6 +241,9 @@ def markdown(r, agg):
                        for p, row in a["rows"].items() if row["client_bound"])
         w("")
         w(f"Client-bound runs: {cb or 'none'}.\n")
+    best_bulk = {name: (a["best_per_core"]["proxy"], a["best_per_core"]["value"])
+                 for name, a in agg.items() if "best_per_core" in a}
+    L += profile.markdown(r.get("profile"), proxies, PEER_LABEL, best_bulk)
     if "idle" in agg:
         a = agg["idle"]
         w("## Idle memory per established connection\n")

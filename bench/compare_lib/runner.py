@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import crypto, peers, procfs
+from . import crypto, peers, procfs, profile
 
 PROXY_CORE = 0
 CLIENT_CORE = 1
@@ -38,7 +38,7 @@ FIGURES = [
 ]
 FIGURE_NAMES = [f["name"] for f in FIGURES]
 SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"]}
-ALL_SCENARIOS = FIGURE_NAMES + ["idle", "scale", "crypto"]
+ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "crypto"]
 
 
 def log(msg):
@@ -73,9 +73,9 @@ def machine_facts():
             "tcp_tw_reuse": sh(["sysctl", "-n", "net.ipv4.tcp_tw_reuse"])}
 
 
-def install_packages(wanted_peers):
-    """apt-get install whatever is missing (Debian packages only): the peers and bssl-tool."""
-    need = []
+def install_packages(wanted_peers, want_perf):
+    """apt-get install whatever is missing (Debian packages only): the peers, bssl-tool and perf."""
+    need = ["linux-perf"] if want_perf and shutil.which("perf") is None else []
     checks = {"haproxy": "haproxy", "nginx": "nginx", "hitch": "hitch", "stunnel": "stunnel4"}
     for p in wanted_peers:
         if p in checks and shutil.which(checks[p]) is None:
@@ -279,7 +279,7 @@ class Comparison:
         o = crypto.openssl_speed(PROXY_CORE, reps, 1)
         self.results["crypto"] = {"bssl": b, "openssl": o, "reps": reps}
 
-    def phase_throughput(self, figures, proxies):
+    def phase_throughput(self, figures, proxies, profile_bulk):
         keys = sorted({f["key"] for f in figures})
         instances = {}
         for peer in proxies:
@@ -328,6 +328,8 @@ class Comparison:
                             f"per core-s {rec['per_core'] or 0:10.1f} [{rec['bound']}] other {rec['other_cpu_pct']:4.1f}%"
                             f"{extra}{' errors ' + str(rec['errors']) if rec['errors'] else ''}")
                     time.sleep(0.3)
+        if profile_bulk:
+            self.results["profile"] = profile.run(self, figures, instances, log)
         for inst in instances.values():
             self.stop_instance(inst)
 
@@ -435,7 +437,7 @@ class Comparison:
                      "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
                      "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
         r["machine"] = machine_facts()
-        r["install"] = "skipped" if self.a.no_install else install_packages(proxies)
+        r["install"] = "skipped" if self.a.no_install else install_packages(proxies, "profile" in scenarios)
         r["versions"] = peers.peer_versions(self.tlsfront)
         if os.path.isdir(self.workdir):
             shutil.rmtree(os.path.join(self.workdir, "peers"), ignore_errors=True)
@@ -454,7 +456,7 @@ class Comparison:
             if needs_backend:
                 self.start_backend(self.a.backend_lifetime)
             if figures:
-                self.phase_throughput(figures, proxies)
+                self.phase_throughput(figures, proxies, "profile" in scenarios)
             if "idle" in scenarios:
                 self.phase_idle(proxies)
             if "scale" in scenarios and "tlsfront" in proxies:
