@@ -241,9 +241,7 @@ def markdown(r, agg):
                        for p, row in a["rows"].items() if row["client_bound"])
         w("")
         w(f"Client-bound runs: {cb or 'none'}.\n")
-    best_bulk = {name: (a["best_per_core"]["proxy"], a["best_per_core"]["value"])
-                 for name, a in agg.items() if "best_per_core" in a}
-    L += profile.markdown(r.get("profile"), proxies, PEER_LABEL, best_bulk)
+    L += profile.markdown(r.get("profile"), proxies, PEER_LABEL)
     if "idle" in agg:
         a = agg["idle"]
         w("## Idle memory per established connection\n")
