@@ -84,6 +84,9 @@ def run(cmp, figures, instances, log):
                 per_proxy[peer] = {"error": rec.get("error", "no result")}
                 continue
             shares, top = shares_of(text)
+            if not sum(shares.values()):
+                per_proxy[peer] = {"error": "perf recorded no samples (perf_event_paranoid?)"}
+                continue
             gib_per_s = rec["value"] * 1e6 / 2**30
             ms_per_gib = 10.0 * rec["proxy_cpu_pct"] / gib_per_s
             per_proxy[peer] = {"value": rec["value"], "proxy_cpu_pct": rec["proxy_cpu_pct"],
