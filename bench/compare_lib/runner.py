@@ -53,6 +53,15 @@ def sh(argv, timeout=30):
         return f"({e})"
 
 
+def run_client(argv, timeout):
+    """Runs the load generator: (its stdout, exit status), or ("", -1) when it overran `timeout`."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return p.stdout, p.returncode
+    except subprocess.TimeoutExpired:
+        return "", -1
+
+
 def machine_facts():
     cpu = ""
     with open("/proc/cpuinfo") as f:
@@ -226,11 +235,7 @@ class Comparison:
         be0 = procfs.cpu_seconds(backend)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 40)
-            out, code = p.stdout, p.returncode
-        except subprocess.TimeoutExpired:
-            out, code = "", -1
+        out, code = run_client(argv, duration + 40)
         t1 = time.monotonic()
         cpu1, cores1 = procfs.cpu_seconds(pids), procfs.core_times()
         be1 = procfs.cpu_seconds(backend)
@@ -352,11 +357,7 @@ class Comparison:
 
         with procfs.RssSampler(inst.pid, 0.2, on_sample=sock_peak) as sampler:
             t_launch = time.monotonic()
-            try:
-                p = subprocess.run(argv, capture_output=True, text=True, timeout=hold + 180)
-                out, code = p.stdout, p.returncode
-            except subprocess.TimeoutExpired:
-                out, code = "", -1
+            out, code = run_client(argv, hold + 180)
         rec = {"proxy": inst.peer, "rep": rep, "connections": connections, "exit": code,
                "rss_before": before, "rss_peak": sampler.peak, "processes": len(pids),
                "tcp_mem_before": sock0.get("mem_bytes"), "tcp_mem_peak": peak_sock.get("mem_bytes"),

@@ -94,26 +94,19 @@ class CheckTest(unittest.TestCase):
             """What the lines say the certificate serves (the text after the '(KEY CN=...)' part)."""
             return '\n'.join(l.split(')', 1)[1] for l in block.splitlines())
 
-        b = cert_block(p.exact.cert)
-        self.assertRegex(b, r'\(RSA-2048 CN=imap\.example\.org[,)]')
-        self.assertIn('imap.example.org', served(b))
-        b = cert_block(p.wildcard.cert)
-        self.assertRegex(b, r'\(RSA-2048 CN=wildcard\.example\.net[,)]')
-        self.assertIn('*.example.net', served(b))
-        b = cert_block(p.dual_rsa.cert)
-        self.assertIn('dual.example.com', served(b))
-        b = cert_block(p.dual_ec.cert)
-        self.assertRegex(b, r'\((ECDSA|EC)[^)]*CN=dual-ecdsa\.example\.com[,)]')
-        self.assertIn('dual.example.com', served(b))
-        b = cert_block(p.encrypted.cert)
-        self.assertRegex(b, r'\(RSA-2048 CN=secret\.example\.org[,)]')
-        self.assertIn('secret.example.org', served(b))
-        b = cert_block(p.combined.combined)
-        self.assertRegex(b, r'CN=combined\.example\.org[,)]')
-        self.assertIn('combined.example.org', served(b))
-        b = cert_block(p.local2.cert)
-        self.assertRegex(b, r'CN=local2\.test[,)]')
-        self.assertIn('127.0.0.2', served(b))
+        # certificate file, what its line must say about the key and CN, a name or address it serves
+        for path, key_and_cn, serves in (
+                (p.exact.cert, r'\(RSA-2048 CN=imap\.example\.org[,)]', 'imap.example.org'),
+                (p.wildcard.cert, r'\(RSA-2048 CN=wildcard\.example\.net[,)]', '*.example.net'),
+                (p.dual_rsa.cert, r'\(RSA-2048 CN=dual-rsa\.example\.com[,)]', 'dual.example.com'),
+                (p.dual_ec.cert, r'\((ECDSA|EC)[^)]*CN=dual-ecdsa\.example\.com[,)]', 'dual.example.com'),
+                (p.encrypted.cert, r'\(RSA-2048 CN=secret\.example\.org[,)]', 'secret.example.org'),
+                (p.combined.combined, r'CN=combined\.example\.org[,)]', 'combined.example.org'),
+                (p.local2.cert, r'CN=local2\.test[,)]', '127.0.0.2')):
+            with self.subTest(certificate=path):
+                b = cert_block(path)
+                self.assertRegex(b, key_and_cn)
+                self.assertIn(serves, served(b))
         b = cert_block(p.listener.cert)
         self.assertRegex(b, r'CN=listener\.test[,)]')
         self.assertIn('imaps', served(b))

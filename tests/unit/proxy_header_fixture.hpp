@@ -135,6 +135,19 @@ inline void check_invalid(std::string_view text, std::string_view expected_error
 }
 
 // A v2 PROXY TCP4 header from 10.0.0.1:1000 to 10.0.0.2:993 followed by `tlvs` (raw bytes).
+// Complete headers of every kind the parser accepts: v1 TCP4, TCP6 and UNKNOWN, v2 PROXY with and
+// without TLVs, v2 LOCAL.
+inline std::vector<Bytes> valid_headers() {
+    return {
+        to_bytes("PROXY TCP4 192.0.2.7 192.0.2.1 40000 993\r\n"),
+        to_bytes("PROXY TCP6 2001:db8::1 ::1 40000 993\r\n"),
+        to_bytes("PROXY UNKNOWN\r\n"),
+        haproxy_capture(),
+        write_v2(address("[2001:db8::1]:40000"), address("[::1]:993"), every_fact(), kEveryTlv),
+        from_hex("0d0a0d0a000d0a515549540a 20 00 0000"),
+    };
+}
+
 inline Bytes v2_tcp4_with(const Bytes& tlvs) {
     Bytes header = from_hex("0d0a0d0a000d0a515549540a 21 11 0000 0a000001 0a000002 03e8 03e1");
     header.insert(header.end(), tlvs.begin(), tlvs.end());

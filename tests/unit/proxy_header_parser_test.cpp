@@ -87,15 +87,7 @@ TEST_CASE("parse v2 UNSPEC, UDP and UNIX: accepted without addresses") {
 }
 
 TEST_CASE("every proper prefix of a valid header is incomplete") {
-    std::vector<Bytes> headers = {
-        to_bytes("PROXY TCP4 192.0.2.7 192.0.2.1 40000 993\r\n"),
-        to_bytes("PROXY TCP6 2001:db8::1 ::1 40000 993\r\n"),
-        to_bytes("PROXY UNKNOWN\r\n"),
-        haproxy_capture(),
-        write_v2(address("[2001:db8::1]:40000"), address("[::1]:993"), every_fact(), kEveryTlv),
-        from_hex("0d0a0d0a000d0a515549540a 20 00 0000"),
-    };
-    for (const Bytes& header : headers) {
+    for (const Bytes& header : valid_headers()) {
         for (size_t size = 0; size < header.size(); ++size) {
             INFO("header size ", header.size(), " prefix ", size);
             auto result = parse(Bytes(header.begin(), header.begin() + static_cast<ptrdiff_t>(size)));
@@ -220,14 +212,7 @@ TEST_CASE("parse v1: malformed lines are invalid") {
 
 TEST_CASE("consumed stops exactly at the header end when TLS bytes follow") {
     Bytes client_hello = from_hex("16 03 01 00 f4 01 00 00 f0 03 03 0d 0a 0d 0a");
-    std::vector<Bytes> headers = {
-        to_bytes("PROXY TCP4 192.0.2.7 192.0.2.1 40000 993\r\n"),
-        to_bytes("PROXY UNKNOWN\r\n"),
-        haproxy_capture(),
-        write_v2(address("[2001:db8::1]:40000"), address("[::1]:993"), every_fact(), kEveryTlv),
-        from_hex("0d0a0d0a000d0a515549540a 20 00 0000"),
-    };
-    for (const Bytes& header : headers) {
+    for (const Bytes& header : valid_headers()) {
         auto result = parse(concat(header, client_hello));
         REQUIRE(result.status == ProxyParseStatus::complete);
         CHECK(result.consumed == header.size());
@@ -261,14 +246,7 @@ TEST_CASE("round trip: what the writers write, the parser reads back") {
 
 TEST_CASE("fuzz: the parser stays within its input") {
     std::mt19937 random(20240611);
-    const std::vector<Bytes> seeds = {
-        to_bytes("PROXY TCP4 192.0.2.7 192.0.2.1 40000 993\r\n"),
-        to_bytes("PROXY TCP6 2001:db8::1 ::1 40000 993\r\n"),
-        to_bytes("PROXY UNKNOWN\r\n"),
-        haproxy_capture(),
-        write_v2(address("[2001:db8::1]:40000"), address("[::1]:993"), every_fact(), kEveryTlv),
-        from_hex("0d0a0d0a000d0a515549540a 20 00 0000"),
-    };
+    const std::vector<Bytes> seeds = valid_headers();
     auto byte = [&] { return static_cast<uint8_t>(random() & 0xFF); };
     auto below = [&](size_t bound) { return static_cast<size_t>(random() % bound); };
     size_t outcomes[3] = {};
