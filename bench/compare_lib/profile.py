@@ -97,6 +97,13 @@ def run(cmp, figures, instances, log):
     return out
 
 
+def ms_by_category(entry):
+    """Milliseconds per GiB in each category. perf rounds away a few % in symbols under 0.005% each:
+    the shares are scaled to 100% so that the categories add up to the total."""
+    total = sum(entry["shares"].values()) or 100.0
+    return {k: entry["ms_per_gib"] * v / total for k, v in entry["shares"].items()}
+
+
 def markdown(profile, proxies, labels):
     """The report section."""
     if not profile:
@@ -111,34 +118,29 @@ def markdown(profile, proxies, labels):
              "bytes into the receiving socket and the wake-up of the process on the other core.\n")
     for name, per_proxy in profile["figures"].items():
         shown = [p for p in proxies if p in per_proxy and "ms_per_gib" in per_proxy[p]]
-        for p in shown:  # perf rounds away a few % in symbols under 0.005% each: spread it pro rata
-            raw = per_proxy[p]["shares"]
-            total = sum(raw.values()) or 100.0
-            per_proxy[p] = dict(per_proxy[p], shares={k: 100.0 * v / total for k, v in raw.items()})
         if not shown:
             continue
+        ms = {p: ms_by_category(per_proxy[p]) for p in shown}
         L.append(f"### {name}\n")
         L.append("| where | " + " | ".join(labels[p] for p in shown) + " |")
         L.append("|---|" + "---:|" * len(shown))
         for key, title in CATEGORIES:
-            cells = [f"{per_proxy[p]['ms_per_gib'] * per_proxy[p]['shares'][key] / 100:,.0f}" for p in shown]
-            L.append(f"| {title} | " + " | ".join(cells) + " |")
+            L.append(f"| {title} | " + " | ".join(f"{ms[p][key]:,.0f}" for p in shown) + " |")
         L.append("| **total (ms of proxy CPU per GiB)** | " +
                  " | ".join(f"**{per_proxy[p]['ms_per_gib']:,.0f}**" for p in shown) + " |")
         L.append("| MB/s in this run (under perf) | " + " | ".join(f"{per_proxy[p]['value']:,.0f}" for p in shown) + " |")
         L.append("")
-        t = per_proxy.get("tlsfront")
         peers = [(per_proxy[p]["ms_per_gib"], p) for p in shown if p != "tlsfront"]
-        if t and "ms_per_gib" in t and peers:
+        if "tlsfront" in ms and peers:
             best_ms, best = min(peers)
-            fixed = t["shares"]["copy"] + t["shares"]["crypto"]
-            rest = t["ms_per_gib"] * (100 - fixed) / 100
-            L.append(f"In these profiled runs tlsfront used {t['ms_per_gib']:,.0f} ms per GiB and the best peer "
-                     f"({labels[best]}) {best_ms:,.0f}: {best_ms / t['ms_per_gib']:.2f}× per core-second. The "
-                     f"copies and AES-GCM, which every proxy pays alike, are {t['ms_per_gib'] * fixed / 100:,.0f} ms "
-                     f"of tlsfront's ({fixed:.0f}%); 2.0× would leave {best_ms / 2 - t['ms_per_gib'] * fixed / 100:,.0f} "
-                     f"ms for everything else, which takes {rest:,.0f} ms now (TCP/IP and wake-ups in the kernel "
-                     f"{t['ms_per_gib'] * t['shares']['kernel'] / 100:,.0f}, user space outside the crypto "
-                     f"{t['ms_per_gib'] * (t['shares']['tls'] + t['shares']['libc'] + t['shares']['own']) / 100:,.0f}). "
-                     "Heaviest symbols in tlsfront: " + "; ".join(f"{s} {p:.1f}%" for p, s in t["top"]) + ".\n")
+            t, total = ms["tlsfront"], per_proxy["tlsfront"]["ms_per_gib"]
+            fixed = t["copy"] + t["crypto"]
+            L.append(f"In these profiled runs tlsfront used {total:,.0f} ms per GiB and the best peer "
+                     f"({labels[best]}) {best_ms:,.0f}: {best_ms / total:.2f}× per core-second. The copies and "
+                     f"AES-GCM, which every proxy pays alike, are {fixed:,.0f} ms of tlsfront's "
+                     f"({100 * fixed / total:.0f}%); 2.0× would leave {best_ms / 2 - fixed:,.0f} ms for everything "
+                     f"else, which takes {total - fixed:,.0f} ms now (TCP/IP and wake-ups in the kernel "
+                     f"{t['kernel']:,.0f}, user space outside the crypto {t['tls'] + t['libc'] + t['own']:,.0f}). "
+                     "Heaviest symbols in tlsfront: " +
+                     "; ".join(f"{s} {p:.1f}%" for p, s in per_proxy["tlsfront"]["top"]) + ".\n")
     return L

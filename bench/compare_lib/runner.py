@@ -53,6 +53,12 @@ def sh(argv, timeout=30):
         return f"({e})"
 
 
+def rotated(proxies, rep):
+    """The proxies in the order of repetition `rep`: each one goes first in turn."""
+    k = rep % len(proxies)
+    return proxies[k:] + proxies[:k]
+
+
 def run_client(argv, timeout):
     """Runs the load generator: (its stdout, exit status), or ("", -1) when it overran `timeout`."""
     try:
@@ -302,8 +308,7 @@ class Comparison:
             self.results["commands"][fig["name"]] = self.bench_template(
                 fig["scenario"], fig["connections"], self.a.duration, fig["extra"])
             for rep in range(self.a.reps):
-                order = proxies[rep % len(proxies):] + proxies[:rep % len(proxies)]
-                for peer in order:
+                for peer in rotated(proxies, rep):
                     inst = instances.get((peer, fig["key"]))
                     if inst is None:
                         continue
@@ -385,43 +390,32 @@ class Comparison:
         reps = self.a.idle_reps
         self.results["commands"]["idle"] = self.bench_template("idle", n, hold, ["--pid", "PID"])
         for rep in range(reps):
-            order = proxies[rep % len(proxies):] + proxies[:rep % len(proxies)]
-            for peer in order:
-                inst = self.instance(peer, "ecdsa", 3, f"-idle{rep}")
-                try:
-                    self.start_instance(inst)
-                    rec = self.idle_run(inst, n, hold, "idle", rep)
-                except Exception as e:
-                    rec = {"proxy": peer, "rep": rep, "per_conn": None, "error": str(e)}
-                finally:
-                    self.stop_instance(inst)
-                self.results["idle"].append(rec)
-                if rec.get("per_conn") is not None:
-                    log(f"idle {peer:9s} rep {rep}: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
-                        f"{rec['rss_hold'] / 2**20:.1f} MiB (peak {rec['rss_peak'] / 2**20:.1f}) over "
-                        f"{rec['processes']} process(es): {rec['per_conn']:.0f} B/connection")
-                else:
-                    log(f"idle {peer} rep {rep}: {rec.get('error')}")
+            for peer in rotated(proxies, rep):
+                self.results["idle"].append(self.fresh_idle_run(peer, 3, f"-idle{rep}", n, hold, "idle", rep))
                 time.sleep(0.5)
 
     def phase_scale(self):
         n, hold = self.a.scale_connections, self.a.scale_hold
         self.results["commands"]["scale"] = self.bench_template("idle", n, hold, ["--pid", "PID"])
-        inst = self.instance("tlsfront", "ecdsa", 4, "-scale")
+        self.results["scale"] = self.fresh_idle_run("tlsfront", 4, "-scale", n, hold, "scale", 0)
+
+    def fresh_idle_run(self, peer, slot, tag, connections, hold, label, rep):
+        """idle_run on an instance started for it and stopped after it; logs the outcome."""
+        inst = self.instance(peer, "ecdsa", slot, tag)
         try:
             self.start_instance(inst)
-            rec = self.idle_run(inst, n, hold, "scale", 0)
+            rec = self.idle_run(inst, connections, hold, label, rep)
         except Exception as e:
-            rec = {"proxy": "tlsfront", "per_conn": None, "error": str(e)}
+            rec = {"proxy": peer, "rep": rep, "per_conn": None, "error": str(e)}
         finally:
             self.stop_instance(inst)
-        self.results["scale"] = rec
         if rec.get("per_conn") is not None:
-            log(f"scale tlsfront: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
-                f"{rec['rss_hold'] / 2**20:.1f} MiB (peak {rec['rss_peak'] / 2**20:.1f}), "
-                f"{rec['per_conn']:.0f} B/connection")
+            log(f"{label} {peer:9s} rep {rep}: {rec['held']} held, RSS {rec['rss_before'] / 2**20:.1f} -> "
+                f"{rec['rss_hold'] / 2**20:.1f} MiB (peak {rec['rss_peak'] / 2**20:.1f}) over "
+                f"{rec['processes']} process(es): {rec['per_conn']:.0f} B/connection")
         else:
-            log(f"scale: {rec.get('error')}")
+            log(f"{label} {peer} rep {rep}: {rec.get('error')}")
+        return rec
 
     # ---- the whole thing -----------------------------------------------------------------------
 
