@@ -15,8 +15,8 @@
 #include "bench/backend_connection.hpp"
 #include "bench/clock.hpp"
 #include "bench/bench_op.hpp"
-#include "proxy/io_ring.hpp"
-#include "proxy/listener_socket.hpp"
+#include "proxy/net/io_ring.hpp"
+#include "proxy/net/listener_socket.hpp"
 
 namespace tlsfront::bench {
 namespace {

@@ -13,8 +13,8 @@
 #include <memory>
 
 #include "bench/bench_op.hpp"
-#include "proxy/io_ring.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/io_ring.hpp"
+#include "proxy/net/unique_fd.hpp"
 
 namespace tlsfront::bench {
 

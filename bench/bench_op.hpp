@@ -1,5 +1,5 @@
 // BenchOp: what an io_uring completion of the load generator or its backend is about (the low
-// four bits of user_data, see proxy/io_ring.hpp).
+// four bits of user_data, see proxy/net/io_ring.hpp).
 #pragma once
 
 #include <cstdint>

@@ -15,10 +15,10 @@
 #include <string_view>
 
 #include "bench/bench_op.hpp"
-#include "proxy/io_ring.hpp"
+#include "proxy/net/io_ring.hpp"
 #include "bench/run_control.hpp"
 #include "bench/session.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/unique_fd.hpp"
 #include "tls/tls_transport.hpp"
 
 namespace tlsfront::bench {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bench/bench_op.hpp"
-#include "proxy/io_ring.hpp"
+#include "proxy/net/io_ring.hpp"
 #include "bench/options.hpp"
 #include "bench/run_control.hpp"
 #include "bench/tls_client.hpp"

@@ -1,7 +1,7 @@
 // DeadlineList keeps hooks in deadline order with O(1) arm, re-arm and removal.
 #include <doctest/doctest.h>
 
-#include "proxy/deadline_list.hpp"
+#include "proxy/net/deadline_list.hpp"
 
 using namespace tlsfront;
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "proxy/protocol_refusal.hpp"
+#include "proxy/protocol/protocol_refusal.hpp"
 
 using namespace tlsfront;
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/proxy_header.hpp"
+#include "proxy/protocol/proxy_header.hpp"
 
 using namespace tlsfront;
 

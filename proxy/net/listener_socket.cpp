@@ -1,5 +1,5 @@
 // socket + SO_REUSEPORT + bind + listen, non-blocking.
-#include "proxy/listener_socket.hpp"
+#include "proxy/net/listener_socket.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

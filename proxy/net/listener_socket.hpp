@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "config/socket_address.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/unique_fd.hpp"
 
 namespace tlsfront {
 

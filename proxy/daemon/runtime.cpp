@@ -1,5 +1,5 @@
 // Start-up, worker threads and signals.
-#include "proxy/runtime.hpp"
+#include "proxy/daemon/runtime.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "config/config_loader.hpp"
-#include "proxy/backend_proxy_header.hpp"
-#include "proxy/listener_socket.hpp"
-#include "proxy/log.hpp"
-#include "proxy/privileges.hpp"
-#include "proxy/worker.hpp"
+#include "proxy/session/backend_proxy_header.hpp"
+#include "proxy/net/listener_socket.hpp"
+#include "proxy/common/log.hpp"
+#include "proxy/daemon/privileges.hpp"
+#include "proxy/session/worker.hpp"
 
 namespace tlsfront {
 namespace {

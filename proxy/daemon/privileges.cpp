@@ -1,5 +1,5 @@
 // setgroups + setgid + setuid, in that order (the group calls need root), then a check.
-#include "proxy/privileges.hpp"
+#include "proxy/daemon/privileges.hpp"
 
 #include <grp.h>
 #include <pwd.h>

@@ -1,11 +1,11 @@
 // SessionFacts -> TlsFacts -> PROXY v1/v2 bytes, and the config-time size check.
-#include "proxy/backend_proxy_header.hpp"
+#include "proxy/session/backend_proxy_header.hpp"
 
 #include <charconv>
 #include <string>
 
 #include "config/config_loader.hpp"
-#include "proxy/proxy_header.hpp"
+#include "proxy/protocol/proxy_header.hpp"
 #include "tls/session_facts.hpp"
 
 namespace tlsfront {

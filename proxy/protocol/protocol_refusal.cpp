@@ -1,5 +1,5 @@
 // Protocol-shaped refusals; each is one CRLF-terminated line.
-#include "proxy/protocol_refusal.hpp"
+#include "proxy/protocol/protocol_refusal.hpp"
 
 namespace tlsfront {
 

@@ -1,5 +1,5 @@
 // Backend sockets: TCP_NODELAY for TCP, nothing else to set for unix sockets.
-#include "proxy/backend_connector.hpp"
+#include "proxy/net/backend_connector.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

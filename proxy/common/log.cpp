@@ -1,5 +1,5 @@
 // Log line formatting (text key=value or JSON) and the single write to stderr.
-#include "proxy/log.hpp"
+#include "proxy/common/log.hpp"
 
 #include <unistd.h>
 

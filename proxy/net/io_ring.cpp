@@ -1,5 +1,5 @@
 // Ring set-up with the single-issuer fast path and its fallback, and the bounded wait.
-#include "proxy/io_ring.hpp"
+#include "proxy/net/io_ring.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "proxy/buffer_pool.hpp"
-#include "proxy/deadline_list.hpp"
-#include "proxy/io_op.hpp"
-#include "proxy/io_ring.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/buffer_pool.hpp"
+#include "proxy/net/deadline_list.hpp"
+#include "proxy/session/io_op.hpp"
+#include "proxy/net/io_ring.hpp"
+#include "proxy/net/unique_fd.hpp"
 
 namespace tlsfront {
 

@@ -1,10 +1,10 @@
 // IoOp: what an io_uring completion of a proxy worker is about (the low four bits of user_data,
-// see proxy/io_ring.hpp).
+// see proxy/net/io_ring.hpp).
 #pragma once
 
 #include <cstdint>
 
-#include "proxy/io_ring.hpp"
+#include "proxy/net/io_ring.hpp"
 
 namespace tlsfront {
 

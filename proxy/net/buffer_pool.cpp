@@ -1,5 +1,5 @@
 // Block pool and provided-buffer ring registration (liburing 2.3 API: register + manual mmap).
-#include "proxy/buffer_pool.hpp"
+#include "proxy/net/buffer_pool.hpp"
 
 #include <sys/mman.h>
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "config/socket_address.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/unique_fd.hpp"
 
 namespace tlsfront {
 

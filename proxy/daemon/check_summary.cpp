@@ -1,5 +1,5 @@
 // --check output, one line per listener and per certificate role.
-#include "proxy/check_summary.hpp"
+#include "proxy/daemon/check_summary.hpp"
 
 #include <ctime>
 

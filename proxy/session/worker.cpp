@@ -1,5 +1,5 @@
 // The worker's event loop: accept, dispatch completions to connections, expire deadlines, drain.
-#include "proxy/worker.hpp"
+#include "proxy/session/worker.hpp"
 
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -8,8 +8,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "proxy/connection.hpp"
-#include "proxy/log.hpp"
+#include "proxy/session/connection.hpp"
+#include "proxy/common/log.hpp"
 
 namespace tlsfront {
 namespace {

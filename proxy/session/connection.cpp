@@ -1,5 +1,5 @@
 // Connection life cycle: accept -> TLS handshake -> backend connect -> (relay) -> close and log.
-#include "proxy/connection.hpp"
+#include "proxy/session/connection.hpp"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -9,12 +9,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy/backend_connector.hpp"
-#include "proxy/backend_proxy_header.hpp"
-#include "proxy/proxy_header.hpp"
-#include "proxy/log.hpp"
-#include "proxy/protocol_refusal.hpp"
-#include "proxy/worker.hpp"
+#include "proxy/net/backend_connector.hpp"
+#include "proxy/session/backend_proxy_header.hpp"
+#include "proxy/protocol/proxy_header.hpp"
+#include "proxy/common/log.hpp"
+#include "proxy/protocol/protocol_refusal.hpp"
+#include "proxy/session/worker.hpp"
 #include "tls/server_context.hpp"
 #include "tls/session_facts.hpp"
 

@@ -1,7 +1,7 @@
 // The PROXY protocol codec (haproxy's doc/proxy-protocol.txt): the v1 and v2 header writers
 // (tlsfront -> backend) and the parser of the header a trusted balancer sends (balancer ->
 // tlsfront). Multi-byte integers on the wire are big-endian ("network order") throughout.
-#include "proxy/proxy_header.hpp"
+#include "proxy/protocol/proxy_header.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -10,9 +10,9 @@
 #include <cstdint>
 
 #include "config/socket_address.hpp"
-#include "proxy/deadline_list.hpp"
-#include "proxy/io_op.hpp"
-#include "proxy/unique_fd.hpp"
+#include "proxy/net/deadline_list.hpp"
+#include "proxy/session/io_op.hpp"
+#include "proxy/net/unique_fd.hpp"
 #include "tls/tls_transport.hpp"
 
 namespace tlsfront {

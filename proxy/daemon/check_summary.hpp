@@ -4,7 +4,7 @@
 
 #include <ostream>
 
-#include "proxy/runtime.hpp"
+#include "proxy/daemon/runtime.hpp"
 
 namespace tlsfront {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "config/config_loader.hpp"
-#include "proxy/check_summary.hpp"
-#include "proxy/runtime.hpp"
+#include "proxy/daemon/check_summary.hpp"
+#include "proxy/daemon/runtime.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "proxy/connection.hpp"
-#include "proxy/worker.hpp"
+#include "proxy/session/connection.hpp"
+#include "proxy/session/worker.hpp"
 
 namespace tlsfront {
 
