@@ -130,8 +130,8 @@ class MailClientsTest(unittest.TestCase):
             self.skipTest('gnutls-cli not installed (package gnutls-bin)')
         out, err = self.interactive(
             ['gnutls-cli', '--x509cafile', self.pki.ca_cert, '--sni-hostname', NAME, '--verify-hostname', NAME,
-             '--crlf', '-p', str(self.imaps), '127.0.0.1'],
-            [b'a LOGIN testuser testpass\n', b'b SELECT INBOX\n', b'c LOGOUT\n'], b'c OK')
+             '-p', str(self.imaps), '127.0.0.1'],
+            [b'a LOGIN testuser testpass\r\n', b'b SELECT INBOX\r\n', b'c LOGOUT\r\n'], b'c OK')
         self.assertIn(b'* OK', out, err)
         self.assertIn(b'a OK', out, err)
         self.assertRegex(out, rb'\* \d+ EXISTS')
@@ -142,8 +142,8 @@ class MailClientsTest(unittest.TestCase):
             self.skipTest('gnutls-cli not installed (package gnutls-bin)')
         out, err = self.interactive(
             ['gnutls-cli', '--x509cafile', self.pki.ca_cert, '--sni-hostname', NAME, '--verify-hostname', NAME,
-             '--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.2', '--crlf', '-p', str(self.pop3s), '127.0.0.1'],
-            [b'USER testuser\n', b'PASS testpass\n', b'STAT\n', b'QUIT\n'], b'Logging out')
+             '--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.2', '-p', str(self.pop3s), '127.0.0.1'],
+            [b'USER testuser\r\n', b'PASS testpass\r\n', b'STAT\r\n', b'QUIT\r\n'], b'Logging out')
         self.assertIn(b'+OK Logged in', out, err)
         self.assertRegex(out, rb'\+OK \d+ \d+')
         self.assertIn(b'Logging out', out, err)
