@@ -33,7 +33,7 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-void print_check_summary(const PreparedConfig& prepared, std::ostream& out) {
+void print_check_summary(const ConfigSnapshot& prepared, std::ostream& out) {
     const Config& config = prepared.config;
     const ServerSettings& s = config.server;
     out << "config " << config.path << " OK\n";

@@ -4,10 +4,10 @@
 
 #include <ostream>
 
-#include "proxy/daemon/runtime.hpp"
+#include "proxy/session/config_snapshot.hpp"
 
 namespace tlsfront {
 
-void print_check_summary(const PreparedConfig& prepared, std::ostream& out);
+void print_check_summary(const ConfigSnapshot& prepared, std::ostream& out);
 
 }  // namespace tlsfront

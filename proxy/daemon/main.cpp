@@ -8,6 +8,7 @@
 #include "config/config_loader.hpp"
 #include "proxy/daemon/check_summary.hpp"
 #include "proxy/daemon/runtime.hpp"
+#include "proxy/daemon/snapshot_builder.hpp"
 
 namespace {
 
@@ -46,16 +47,16 @@ int main(int argc, char** argv) {
         usage(std::cerr);
         return 2;
     }
-    std::unique_ptr<tlsfront::PreparedConfig> prepared;
+    std::shared_ptr<const tlsfront::ConfigSnapshot> snapshot;
     try {
-        prepared = tlsfront::prepare_config(config_path);
+        snapshot = tlsfront::build_snapshot(config_path, 1);
     } catch (const std::exception& e) {  // ConfigError, CertificateError: "FILE:LINE:COLUMN: cause"
         std::cerr << e.what() << '\n';
         return 1;
     }
     if (check) {
-        tlsfront::print_check_summary(*prepared, std::cout);
+        tlsfront::print_check_summary(*snapshot, std::cout);
         return 0;
     }
-    return tlsfront::run_proxy(*prepared);
+    return tlsfront::run_proxy(config_path, std::move(snapshot));
 }

@@ -9,11 +9,11 @@
 #include <future>
 #include <thread>
 
-#include "config/config_loader.hpp"
-#include "proxy/session/backend_proxy_header.hpp"
-#include "proxy/net/listener_socket.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/daemon/listener_set.hpp"
 #include "proxy/daemon/privileges.hpp"
+#include "proxy/daemon/reloader.hpp"
+#include "proxy/net/listener_socket.hpp"
 #include "proxy/session/worker.hpp"
 
 namespace tlsfront {
@@ -43,32 +43,14 @@ sigset_t control_signals() {
     return set;
 }
 
-std::vector<WorkerListener> open_listeners(const std::vector<ListenerRuntime>& runtimes, bool announce) {
-    std::vector<WorkerListener> out;
-    for (const auto& runtime : runtimes) {
-        for (const auto& address : runtime.config->listen) {
-            out.push_back(WorkerListener{open_listener_socket(address), &runtime});
-            if (announce)
-                LogLine(LogLevel::info, "listening")
-                    .field("listener", runtime.config->name)
-                    .field("address", address.to_string())
-                    .field("protocol", to_string(runtime.config->protocol))
-                    .field("backend", runtime.config->backend.to_string());
-        }
-    }
-    return out;
-}
-
-int wait_for_stop_signal() {
+// SIGHUP reloads; the first SIGTERM/SIGINT ends the loop.
+int serve_signals(Reloader& reloader) {
     sigset_t set = control_signals();
     while (true) {
         int signal = 0;
         if (sigwait(&set, &signal) != 0) continue;
-        if (signal == SIGHUP) {
-            LogLine(LogLevel::warn, "reload_unsupported").field("msg", "SIGHUP ignored: reload is not supported yet");
-            continue;
-        }
-        return signal;
+        if (signal != SIGHUP) return signal;
+        reloader.reload();
     }
 }
 
@@ -78,48 +60,8 @@ void wait_until_not_accepting(const SharedCounters& counters, unsigned workers) 
     for (int i = 0; i < 2000 && counters.workers_not_accepting.load() < workers; ++i) usleep(1000);
 }
 
-}  // namespace
-
-std::unique_ptr<PreparedConfig> prepare_config(const std::string& path) {
-    auto prepared = std::make_unique<PreparedConfig>();
-    prepared->config = load_config_file(path);
-    auto certificates = std::make_shared<CertificateCatalog>(prepared->config);
-    prepared->certificates = certificates;
-    for (const auto& listener : prepared->config.listeners) {
-        check_proxy_header_fits(listener);
-        prepared->tls.push_back(std::make_unique<ServerContext>(listener, certificates));
-    }
-    return prepared;
-}
-
-int run_proxy(const PreparedConfig& prepared) {
-    const Config& config = prepared.config;
-    configure_logging(config.server.log_level, config.server.log_format);
-    for (const auto& warning : prepared.certificates->warnings()) LogLine(LogLevel::warn, "certificate").field("msg", warning);
-    raise_fd_limit();
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t signals = control_signals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the workers: only main takes them
-
-    std::vector<ListenerRuntime> runtimes;
-    for (size_t i = 0; i < config.listeners.size(); ++i)
-        runtimes.push_back(ListenerRuntime{&config.listeners[i], prepared.tls[i].get()});
-
-    SharedCounters counters;
-    std::vector<std::unique_ptr<Worker>> workers;
-    unsigned count = worker_count(config.server);
-    try {
-        for (unsigned i = 0; i < count; ++i)
-            workers.push_back(std::make_unique<Worker>(i, config.server, counters, open_listeners(runtimes, i == 0)));
-        drop_privileges(config.server.user, config.server.group);
-    } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError
-        LogLine(LogLevel::error, "startup_failed").field("error", e.what());
-        return 1;
-    }
-    if (!config.server.user.empty() || !config.server.group.empty())
-        LogLine(LogLevel::info, "privileges_dropped").field("uid", getuid()).field("gid", getgid());
-
-    std::vector<std::thread> threads;
+// Threads start one by one: each reports whether its ring came up.
+std::string start_threads(std::vector<std::unique_ptr<Worker>>& workers, std::vector<std::thread>& threads) {
     std::string failure;
     for (auto& worker : workers) {
         std::promise<std::string> started;
@@ -127,10 +69,44 @@ int run_proxy(const PreparedConfig& prepared) {
         threads.emplace_back([&worker, p = std::move(started)]() mutable { worker->run(std::move(p)); });
         if (std::string error = result.get(); !error.empty() && failure.empty()) failure = error;
     }
+    return failure;
+}
+
+}  // namespace
+
+int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapshot> snapshot) {
+    const ServerSettings& server = snapshot->config.server;
+    configure_logging(server.log_level, server.log_format);
+    for (const auto& warning : snapshot->certificates->warnings()) LogLine(LogLevel::warn, "certificate").field("msg", warning);
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t signals = control_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the workers: only main takes them
+
+    SharedCounters counters;
+    unsigned count = worker_count(server);
+    ListenerSet listeners(count);
+    std::vector<std::unique_ptr<Worker>> workers;
+    try {
+        auto sockets = listeners.open_new(*snapshot);
+        for (unsigned i = 0; i < count; ++i)
+            workers.push_back(std::make_unique<Worker>(i, snapshot, counters, std::move(sockets[i])));
+        listeners.commit(*snapshot);
+        drop_privileges(server.user, server.group);
+    } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError
+        LogLine(LogLevel::error, "startup_failed").field("error", e.what());
+        return 1;
+    }
+    if (!server.user.empty() || !server.group.empty())
+        LogLine(LogLevel::info, "privileges_dropped").field("uid", getuid()).field("gid", getgid());
+
+    std::vector<std::thread> threads;
+    std::string failure = start_threads(workers, threads);
     int signal = 0;
     if (failure.empty()) {
         LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", count);
-        signal = wait_for_stop_signal();
+        Reloader reloader(config_path, std::move(snapshot), listeners, workers);
+        signal = serve_signals(reloader);
     } else {
         LogLine(LogLevel::error, "startup_failed").field("error", failure);
     }

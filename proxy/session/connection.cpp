@@ -38,9 +38,9 @@ const char* to_string(CloseReason reason) {
     return "unknown";
 }
 
-Connection::Connection(Worker& worker, const ListenerRuntime& listener, UniqueFd client, const SocketAddress& peer,
-                       uint64_t id)
-    : worker_(worker), listener_(listener), client_(std::move(client)), id_(id), started_ms_(worker.now_ms()) {
+Connection::Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, UniqueFd client,
+                       const SocketAddress& peer, uint64_t id)
+    : worker_(worker), use_(use), listener_(listener), client_(std::move(client)), id_(id), started_ms_(worker.now_ms()) {
     store(peer_, peer);
 }
 
@@ -71,7 +71,7 @@ void Connection::start() {
     SocketAddress peer = load(peer_);
     if (std::any_of(trusted.begin(), trusted.end(), [&](const CidrRange& range) { return range.contains(peer); }))
         state_ = State::proxy_header;
-    worker_.handshake_deadlines().arm(*this, worker_.now_ms());
+    use_.handshake_deadlines.arm(*this, worker_.now_ms());
     arm_client_receive();
 }
 
@@ -161,7 +161,7 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
     tls_io_.in_len = static_cast<uint32_t>(result);
     if (state_ == State::handshake) return continue_handshake();
     if (state_ == State::relaying) {
-        worker_.idle_deadlines().arm(*this, worker_.now_ms());
+        use_.idle_deadlines.arm(*this, worker_.now_ms());
         pump_client_to_backend();
     }
     // While connecting, the bytes wait in the buffer until the backend is there.
@@ -188,7 +188,7 @@ void Connection::on_client_sent(int result) {
     }
     if (state_ == State::handshake) return continue_handshake();
     if (state_ != State::relaying) return release_idle_output();
-    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    use_.idle_deadlines.arm(*this, worker_.now_ms());
     pump_backend_to_client();
     pump_client_to_backend();
     if (state_ == State::relaying) maybe_done();
@@ -224,7 +224,7 @@ void Connection::handshake_complete() {
 void Connection::connect_backend() {
     backend_ = open_backend_socket(listener_.config->backend);
     if (!backend_) return refuse_backend_unavailable(errno);
-    worker_.connect_deadlines().arm(*this, worker_.now_ms());
+    use_.connect_deadlines.arm(*this, worker_.now_ms());
     submit(IoOp::backend_connect);
 }
 
@@ -233,7 +233,7 @@ void Connection::on_backend_connected(int result) {
     if (result == -ECANCELED) return refuse_backend_unavailable(ETIMEDOUT);
     if (result < 0) return refuse_backend_unavailable(-result);
     state_ = State::relaying;
-    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    use_.idle_deadlines.arm(*this, worker_.now_ms());
     arm_backend_receive();
     if (listener_.config->proxy_protocol != ProxyProtocolVersion::off) send_proxy_header();
     pump_client_to_backend();
@@ -319,7 +319,7 @@ void Connection::close_after_flush(CloseReason reason, const char* error) {
     flush_to_client();
     if (!has(client_send_busy)) return close(reason, error);
     state_ = State::flushing;
-    worker_.handshake_deadlines().arm(*this, worker_.now_ms());
+    use_.handshake_deadlines.arm(*this, worker_.now_ms());
 }
 
 void Connection::on_deadline() {

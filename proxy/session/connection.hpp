@@ -19,6 +19,7 @@ namespace tlsfront {
 
 class Worker;
 struct ListenerRuntime;
+struct SnapshotUse;
 
 enum class CloseReason : uint8_t {
     done,
@@ -39,8 +40,8 @@ const char* to_string(CloseReason reason);
 // 16-byte aligned: the low four bits of its address carry the IoOp in io_uring user_data.
 class alignas(16) Connection : public DeadlineHook {
 public:
-    Connection(Worker& worker, const ListenerRuntime& listener, UniqueFd client, const SocketAddress& peer,
-               uint64_t id);
+    Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, UniqueFd client,
+               const SocketAddress& peer, uint64_t id);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -54,6 +55,9 @@ public:
     bool finished() const { return state_ == State::closed && pending_ops_ == 0; }
     // A receive that found the provided-buffer ring empty; retried when buffers come back.
     void retry_receive(IoOp op);
+
+    // The snapshot the connection was accepted under: its listener settings and its deadlines.
+    SnapshotUse& snapshot_use() const { return use_; }
 
     uint32_t worker_slot = 0;  // index in the worker's connection table
 
@@ -111,6 +115,7 @@ private:
     bool handle_ssl_error(int ret, const char* during);
 
     Worker& worker_;
+    SnapshotUse& use_;
     const ListenerRuntime& listener_;
     UniqueFd client_;
     UniqueFd backend_;

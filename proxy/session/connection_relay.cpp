@@ -128,7 +128,7 @@ void Connection::on_backend_sent(int result) {
     backend_sent_ += static_cast<uint32_t>(result);
     if (backend_sent_ < backend_out_len_) return submit(IoOp::backend_send);
     backend_out_len_ = backend_sent_ = 0;
-    worker_.idle_deadlines().arm(*this, worker_.now_ms());
+    use_.idle_deadlines.arm(*this, worker_.now_ms());
     pump_client_to_backend();
 }
 
@@ -150,7 +150,7 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
     } else {
         backend_in_offset_ = 0;
         backend_in_len_ = static_cast<uint32_t>(result);
-        worker_.idle_deadlines().arm(*this, worker_.now_ms());
+        use_.idle_deadlines.arm(*this, worker_.now_ms());
     }
     pump_backend_to_client();
 }

@@ -1,15 +1,17 @@
-// The worker's event loop: accept, dispatch completions to connections, expire deadlines, drain.
+// The worker's event loop: accept, dispatch completions to connections, expire deadlines, take new
+// snapshots, drain.
 #include "proxy/session/worker.hpp"
 
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
-#include "proxy/session/connection.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/session/connection.hpp"
 
 namespace tlsfront {
 namespace {
@@ -25,15 +27,11 @@ constexpr uint64_t kMaxWaitNanoseconds = 1'000'000'000;  // the tick wakes the l
 
 }  // namespace
 
-Worker::Worker(unsigned index, const ServerSettings& settings, SharedCounters& counters,
+Worker::Worker(unsigned index, std::shared_ptr<const ConfigSnapshot> snapshot, SharedCounters& counters,
                std::vector<WorkerListener> listeners)
-    : index_(index), settings_(settings), counters_(counters), send_buffers_(kSendBlockSize),
-      handshake_deadlines_(static_cast<uint64_t>(settings.handshake_timeout.count())),
-      connect_deadlines_(static_cast<uint64_t>(settings.connect_timeout.count())),
-      idle_deadlines_(static_cast<uint64_t>(settings.idle_timeout.count())),
-      wake_fd_(eventfd(0, EFD_CLOEXEC)) {
-    for (auto& listener : listeners) listeners_.push_back(std::make_unique<ListenerSlot>(ListenerSlot{std::move(listener)}));
-    open_listeners_ = static_cast<unsigned>(listeners_.size());
+    : index_(index), counters_(counters), send_buffers_(kSendBlockSize), wake_fd_(eventfd(0, EFD_CLOEXEC)) {
+    uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
+    for (auto& listener : listeners) add_slot(std::move(listener));
     tick_interval_.tv_nsec = kTickNanoseconds;
 }
 
@@ -51,11 +49,35 @@ void Worker::update_clock() {
     now_ms_ = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1'000'000;
 }
 
+void Worker::add_slot(WorkerListener socket) {
+    auto slot = std::make_unique<ListenerSlot>(ListenerSlot{std::move(socket)});
+    retarget(*slot);
+    listeners_.push_back(std::move(slot));
+}
+
+// Points a slot at its listener in the current snapshot: by address, or by name for a socket that
+// is not one of the listener's addresses. A slot whose listener is gone retires.
+void Worker::retarget(ListenerSlot& slot) {
+    const ConfigSnapshot& snapshot = *current().snapshot;
+    slot.runtime = slot.socket.listener.empty() ? snapshot.listener_at(slot.socket.address)
+                                                : snapshot.listener_named(slot.socket.listener);
+    if (slot.runtime) return;
+    slot.retiring = true;
+    if (slot.accepting) cancel_accept(slot);
+    else close_listener(slot);
+}
+
 void Worker::arm_accept(ListenerSlot& slot) {
     io_uring_sqe* sqe = next_sqe();
-    io_uring_prep_multishot_accept(sqe, slot.listener.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(sqe, slot.socket.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, make_user_data(&slot, IoOp::accept));
     slot.accepting = true;
+}
+
+void Worker::cancel_accept(ListenerSlot& slot) {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_cancel64(sqe, make_user_data(&slot, IoOp::accept), 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
 }
 
 void Worker::arm_tick() {
@@ -71,6 +93,13 @@ void Worker::arm_wake() {
 }
 
 void Worker::request_stop() {
+    stop_requested_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void Worker::post_update(WorkerUpdate update) {
+    mailbox_.post(std::move(update));
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
@@ -85,7 +114,8 @@ void Worker::run(std::promise<std::string> started) {
         return;
     }
     update_clock();
-    for (auto& slot : listeners_) arm_accept(*slot);
+    for (auto& slot : listeners_)
+        if (!slot->retiring) arm_accept(*slot);
     arm_tick();
     arm_wake();
     started.set_value("");
@@ -98,6 +128,8 @@ void Worker::run(std::promise<std::string> started) {
                 clock_read = true;
                 handle(cqe);
             });
+            if (mailbox_.has_news()) take_updates();
+            remove_closed_slots();
             retry_starved();
         }
     } catch (const std::exception& e) {
@@ -105,12 +137,7 @@ void Worker::run(std::promise<std::string> started) {
     }
 }
 
-bool Worker::done() const {
-    if (!draining_ || !connections_.empty()) return false;
-    for (const auto& slot : listeners_)
-        if (slot->accepting) return false;
-    return true;
-}
+bool Worker::done() const { return draining_ && connections_.empty() && listeners_.empty(); }
 
 void Worker::handle(const io_uring_cqe& cqe) {
     IoOp op = op_of<IoOp>(cqe.user_data);
@@ -118,12 +145,43 @@ void Worker::handle(const io_uring_cqe& cqe) {
     case IoOp::ignore: return;
     case IoOp::accept: return on_accept(*object_of<ListenerSlot>(cqe.user_data), cqe.res, cqe.flags);
     case IoOp::tick: return on_tick();
-    case IoOp::wake: return begin_drain();
+    case IoOp::wake: return on_wake();
     default: break;
     }
     auto* connection = object_of<Connection>(cqe.user_data);
     connection->on_completion(op, cqe.res, cqe.flags);
     settle(connection);
+}
+
+void Worker::on_wake() {
+    if (stop_requested_.load(std::memory_order_acquire)) return begin_drain();
+    arm_wake();  // updates are taken after this batch of completions
+}
+
+void Worker::take_updates() {
+    for (WorkerUpdate& update : mailbox_.take()) adopt(std::move(update.snapshot), std::move(update.new_sockets));
+}
+
+// A new snapshot: new connections use it from now on; the ones already open keep theirs. Sockets
+// whose address the new config still names keep serving (no connection attempt is refused).
+void Worker::adopt(std::shared_ptr<const ConfigSnapshot> snapshot, std::vector<WorkerListener> new_sockets) {
+    if (draining_) return;  // the sockets close with the update
+    uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
+    for (auto& slot : listeners_)
+        if (!slot->retiring) retarget(*slot);
+    for (auto& socket : new_sockets) {
+        add_slot(std::move(socket));
+        if (!listeners_.back()->retiring && !accept_paused_) arm_accept(*listeners_.back());
+    }
+    prune_uses();
+}
+
+// Old snapshots with no connection left are let go (the last worker to let go frees it).
+void Worker::prune_uses() {
+    auto unused = [&](const std::unique_ptr<SnapshotUse>& use) {
+        return use.get() != uses_.back().get() && use->connections == 0;
+    };
+    uses_.erase(std::remove_if(uses_.begin(), uses_.end(), unused), uses_.end());
 }
 
 void Worker::on_accept(ListenerSlot& slot, int result, uint32_t flags) {
@@ -137,24 +195,26 @@ void Worker::on_accept(ListenerSlot& slot, int result, uint32_t flags) {
     } else if (result != -ECANCELED && !draining_) {
         LogLine(LogLevel::warn, "accept_failed").field("worker", index_).field("error", strerrorname_np(-result));
     }
-    if (draining_ && !slot.accepting) close_listener(slot);
-    if (!draining_ && !slot.accepting && !accept_paused_) arm_accept(slot);
+    if ((draining_ || slot.retiring) && !slot.accepting) close_listener(slot);
+    if (!draining_ && !slot.retiring && !slot.accepting && !accept_paused_) arm_accept(slot);
 }
 
 void Worker::accept_connection(ListenerSlot& slot, int fd) {
     UniqueFd client(fd);
-    if (draining_) return;
-    if (counters_.open_connections.fetch_add(1) >= settings_.max_connections) {
+    if (draining_ || slot.retiring) return;
+    SnapshotUse& use = current();
+    if (counters_.open_connections.fetch_add(1) >= use.settings().max_connections) {
         counters_.open_connections.fetch_sub(1);
         counters_.refused_over_limit.fetch_add(1);
-        LogLine(LogLevel::debug, "refused").field("listener", slot.listener.runtime->config->name).field("reason", "max_connections");
+        LogLine(LogLevel::debug, "refused").field("listener", slot.runtime->config->name).field("reason", "max_connections");
         return;
     }
     SocketAddress peer;
     peer.length = sizeof peer.storage;
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
     uint64_t id = (uint64_t{index_} << 48) | ++next_connection_id_;
-    auto connection = std::make_unique<Connection>(*this, *slot.listener.runtime, std::move(client), peer, id);
+    auto connection = std::make_unique<Connection>(*this, use, *slot.runtime, std::move(client), peer, id);
+    ++use.connections;
     connection->worker_slot = static_cast<uint32_t>(connections_.size());
     Connection* raw = connection.get();
     connections_.push_back(std::move(connection));
@@ -168,6 +228,7 @@ void Worker::settle(Connection* connection) {
     uint32_t slot = connection->worker_slot;
     for (auto& starved : starved_)
         if (starved.first == connection) starved.first = nullptr;
+    --connection->snapshot_use().connections;
     std::swap(connections_[slot], connections_.back());
     connections_[slot]->worker_slot = slot;
     connections_.pop_back();  // destroys it
@@ -196,13 +257,16 @@ void Worker::expire(DeadlineList& list) {
 
 void Worker::on_tick() {
     arm_tick();
-    expire(handshake_deadlines_);
-    expire(connect_deadlines_);
-    expire(idle_deadlines_);
+    for (auto& use : uses_) {
+        expire(use->handshake_deadlines);
+        expire(use->connect_deadlines);
+        expire(use->idle_deadlines);
+    }
+    prune_uses();
     if (accept_paused_ && !draining_) {
         accept_paused_ = false;
         for (auto& slot : listeners_)
-            if (!slot->accepting) arm_accept(*slot);
+            if (!slot->accepting && !slot->retiring) arm_accept(*slot);
     }
     if (draining_ && now_ms_ >= drain_deadline_ms_ && !connections_.empty()) {
         // Copy: abort() may finish a connection, and settle() reorders the table.
@@ -218,24 +282,26 @@ void Worker::on_tick() {
 void Worker::begin_drain() {
     if (draining_) return;
     draining_ = true;
-    drain_deadline_ms_ = now_ms_ + static_cast<uint64_t>(settings_.shutdown_grace.count());
+    drain_deadline_ms_ = now_ms_ + static_cast<uint64_t>(current().settings().shutdown_grace.count());
     for (auto& slot : listeners_) {
-        if (slot->accepting) {
-            io_uring_sqe* sqe = next_sqe();
-            io_uring_prep_cancel64(sqe, make_user_data(slot.get(), IoOp::accept), 0);
-            io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
-        } else {
-            close_listener(*slot);
-        }
+        if (slot->accepting) cancel_accept(*slot);
+        else close_listener(*slot);
     }
+    remove_closed_slots();
 }
 
+void Worker::close_listener(ListenerSlot& slot) { slot.socket.fd.reset(); }
+
+// Slots whose socket is closed and whose accept has ended are no longer referenced by the ring.
 // Once every listening socket of every worker is closed, new connections are refused by the
 // kernel; the main thread waits for that before it reports the drain.
-void Worker::close_listener(ListenerSlot& slot) {
-    if (!slot.listener.fd) return;
-    slot.listener.fd.reset();
-    if (--open_listeners_ == 0) counters_.workers_not_accepting.fetch_add(1);
+void Worker::remove_closed_slots() {
+    auto closed = [](const std::unique_ptr<ListenerSlot>& slot) { return !slot->socket.fd && !slot->accepting; };
+    listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(), closed), listeners_.end());
+    if (draining_ && listeners_.empty() && !reported_not_accepting_) {
+        reported_not_accepting_ = true;
+        counters_.workers_not_accepting.fetch_add(1);
+    }
 }
 
 }  // namespace tlsfront

@@ -1,5 +1,6 @@
 // Worker: one thread, one io_uring, its own listening sockets (SO_REUSEPORT), its connections,
-// receive buffer ring and send buffer pool. Nothing on the data path is shared with other workers.
+// receive buffer ring and send buffer pool. Nothing on the data path is shared with other workers;
+// new config snapshots arrive through the WorkerMailbox and are taken at the next loop turn.
 #pragma once
 
 #include <liburing.h>
@@ -13,21 +14,15 @@
 
 #include "config/config.hpp"
 #include "proxy/net/buffer_pool.hpp"
-#include "proxy/net/deadline_list.hpp"
-#include "proxy/session/io_op.hpp"
 #include "proxy/net/io_ring.hpp"
 #include "proxy/net/unique_fd.hpp"
+#include "proxy/session/io_op.hpp"
+#include "proxy/session/snapshot_use.hpp"
+#include "proxy/session/worker_mailbox.hpp"
 
 namespace tlsfront {
 
 class Connection;
-class ServerContext;
-
-// What a connection needs to know about its listener; immutable while the workers run.
-struct ListenerRuntime {
-    const ListenerConfig* config;
-    const ServerContext* tls;
-};
 
 // Counters every worker updates (never on the per-byte path).
 struct SharedCounters {
@@ -36,14 +31,9 @@ struct SharedCounters {
     std::atomic<unsigned> workers_not_accepting{0};  // workers whose listening sockets are closed
 };
 
-struct WorkerListener {
-    UniqueFd fd;
-    const ListenerRuntime* runtime;
-};
-
 class Worker {
 public:
-    Worker(unsigned index, const ServerSettings& settings, SharedCounters& counters,
+    Worker(unsigned index, std::shared_ptr<const ConfigSnapshot> snapshot, SharedCounters& counters,
            std::vector<WorkerListener> listeners);
     ~Worker();
     Worker(const Worker&) = delete;
@@ -53,34 +43,43 @@ public:
     void run(std::promise<std::string> started);
     // From another thread: stop accepting, drain for shutdown_grace, then return from run().
     void request_stop();
+    // From another thread: take `update` at the next loop turn.
+    void post_update(WorkerUpdate update);
 
     // For connections.
     io_uring_sqe* next_sqe();
     uint64_t now_ms() const { return now_ms_; }
-    const ServerSettings& settings() const { return settings_; }
     ProvidedBufferRing& receive_buffers() { return *receive_buffers_; }
     BufferPool& send_buffers() { return send_buffers_; }
-    DeadlineList& handshake_deadlines() { return handshake_deadlines_; }
-    DeadlineList& connect_deadlines() { return connect_deadlines_; }
-    DeadlineList& idle_deadlines() { return idle_deadlines_; }
     void wait_for_receive_buffer(Connection& connection, IoOp op);
     void recycle_receive_buffer(uint16_t id);
 
 private:
     struct alignas(16) ListenerSlot {
-        WorkerListener listener;
+        WorkerListener socket;
+        const ListenerRuntime* runtime = nullptr;  // in the current snapshot
         bool accepting = false;
+        bool retiring = false;  // its listener is gone from the config: close once the accept ends
     };
 
+    SnapshotUse& current() { return *uses_.back(); }
+    void add_slot(WorkerListener socket);
+    void adopt(std::shared_ptr<const ConfigSnapshot> snapshot, std::vector<WorkerListener> new_sockets);
+    void take_updates();
+    void retarget(ListenerSlot& slot);
+    void prune_uses();
     void arm_accept(ListenerSlot& slot);
+    void cancel_accept(ListenerSlot& slot);
     void arm_tick();
     void arm_wake();
     void handle(const io_uring_cqe& cqe);
+    void on_wake();
     void on_accept(ListenerSlot& slot, int result, uint32_t flags);
     void accept_connection(ListenerSlot& slot, int fd);
     void on_tick();
     void begin_drain();
     void close_listener(ListenerSlot& slot);
+    void remove_closed_slots();
     void expire(DeadlineList& list);
     void settle(Connection* connection);
     void retry_starved();
@@ -88,15 +87,14 @@ private:
     void update_clock();
 
     unsigned index_;
-    const ServerSettings& settings_;
     SharedCounters& counters_;
+    WorkerMailbox mailbox_;
+    std::atomic<bool> stop_requested_{false};
+    std::vector<std::unique_ptr<SnapshotUse>> uses_;  // back() is the current snapshot
     std::vector<std::unique_ptr<ListenerSlot>> listeners_;
     std::optional<IoRing> ring_;  // made on the worker's own thread (single issuer)
     std::optional<ProvidedBufferRing> receive_buffers_;
     BufferPool send_buffers_;
-    DeadlineList handshake_deadlines_;
-    DeadlineList connect_deadlines_;
-    DeadlineList idle_deadlines_;
     std::vector<std::unique_ptr<Connection>> connections_;
     std::vector<std::pair<Connection*, IoOp>> starved_;  // receives waiting for a ring buffer
     UniqueFd wake_fd_;
@@ -105,7 +103,7 @@ private:
     uint64_t now_ms_ = 0;
     uint64_t next_connection_id_ = 0;
     bool draining_ = false;
-    unsigned open_listeners_ = 0;
+    bool reported_not_accepting_ = false;
     uint64_t drain_deadline_ms_ = 0;
     bool accept_paused_ = false;  // out of file descriptors: retried on the next tick
 };

@@ -1,0 +1,59 @@
+// Reload: validate everything, open what is new, publish, log.
+#include "proxy/daemon/reloader.hpp"
+
+#include "proxy/common/log.hpp"
+#include "proxy/daemon/snapshot_builder.hpp"
+#include "proxy/net/listener_socket.hpp"
+
+namespace tlsfront {
+namespace {
+
+std::string listener_names(const Config& config) {
+    std::string names;
+    for (const auto& listener : config.listeners) names += (names.empty() ? "" : ",") + listener.name;
+    return names;
+}
+
+}  // namespace
+
+// These are fixed for the life of the process: the workers are running and privileges are gone.
+void Reloader::warn_about_restart_only_changes(const Config& next) const {
+    const ServerSettings& now = current_->config.server;
+    auto warn = [&](const char* key) {
+        LogLine(LogLevel::warn, "reload_restart_needed")
+            .field("key", key)
+            .field("msg", "this [server] key takes effect at the next restart");
+    };
+    if (next.server.workers != now.workers) warn("workers");
+    if (next.server.user != now.user) warn("user");
+    if (next.server.group != now.group) warn("group");
+}
+
+bool Reloader::reload() {
+    uint64_t generation = current_->generation + 1;
+    std::shared_ptr<const ConfigSnapshot> next;
+    std::vector<std::vector<WorkerListener>> new_sockets;
+    try {
+        next = build_snapshot(config_path_, generation);
+        new_sockets = listeners_.open_new(*next);
+    } catch (const std::exception& e) {  // ConfigError, CertificateError, ListenError
+        LogLine(LogLevel::error, "reload_failed")
+            .field("config", config_path_)
+            .field("generation", current_->generation)
+            .field("error", e.what());
+        return false;
+    }
+    warn_about_restart_only_changes(next->config);
+    for (const auto& warning : next->certificates->warnings()) LogLine(LogLevel::warn, "certificate").field("msg", warning);
+    configure_logging(next->config.server.log_level, next->config.server.log_format);
+    for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->post_update(WorkerUpdate{next, std::move(new_sockets[i])});
+    listeners_.commit(*next);
+    current_ = std::move(next);
+    LogLine(LogLevel::info, "reload")
+        .field("config", config_path_)
+        .field("generation", generation)
+        .field("listeners", listener_names(current_->config));
+    return true;
+}
+
+}  // namespace tlsfront
