@@ -54,6 +54,9 @@ struct TlsSettings {
     std::vector<std::string> groups{"X25519", "P-256"};
     SourcePlace groups_place;
     bool session_tickets = true;
+    // Session-ticket keys shared by a fleet (format in tls/ticket_keys.hpp); empty = keys derived
+    // in memory, rotated every 12 hours.
+    ConfiguredPath ticket_key_file;
     // Client certificates (Dovecot ssl_ca / ssl_verify_client_cert).
     ConfiguredPath client_ca;
     ConfiguredPath client_crl;

@@ -310,9 +310,7 @@ std::vector<std::string> read_groups(const TableReader& table, const Field& fiel
     return groups;
 }
 
-void reject_future_tls_keys(const TableReader& table) {
-    for (std::string_view key : {"ticket_key_file", "ocsp_response"}) reject_unless_empty_string(table, key);
-}
+void reject_future_tls_keys(const TableReader& table) { reject_unless_empty_string(table, "ocsp_response"); }
 
 void read_client_verification(const TableReader& table, TlsSettings& settings) {
     if (auto path = read_path(table, "client_ca", "client CA file")) settings.client_ca = *path;
@@ -342,6 +340,7 @@ TlsSettings read_tls_block(const TableReader& table, TlsSettings settings) {
         settings.groups_place = table.place_of(field->node);
     }
     if (auto field = table.find("session_tickets")) settings.session_tickets = table.boolean_of(*field);
+    if (auto path = read_path(table, "ticket_key_file", "ticket key file")) settings.ticket_key_file = *path;
     if (auto field = table.find("strict_sni")) settings.strict_sni = table.boolean_of(*field);
     read_client_verification(table, settings);
     reject_future_tls_keys(table);

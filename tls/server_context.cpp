@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "config/config_checks.hpp"
 #include "tls/client_hello.hpp"
+#include "tls/ticket_keys.hpp"
 
 namespace tlsfront {
 namespace {
@@ -149,9 +151,32 @@ void configure_protocol(SSL_CTX* ctx, const TlsSettings& tls) {
         throw CertificateError(tls.groups_place.describe() + ": groups '" + groups +
                                "' not accepted by BoringSSL: " + ssl_error_text());
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (!tls.session_tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     // Resumption by ticket only: a server-side session cache is memory per client.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+// Our own ticket keys, never BoringSSL's per-SSL_CTX random ones: a reload builds new contexts,
+// and tickets issued before it must still resume (and, with a key file, on every process of a fleet).
+void configure_tickets(SSL_CTX* ctx, const TlsSettings& tls) {
+    if (!tls.session_tickets) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        return;
+    }
+    std::shared_ptr<const TicketKeyRing> ring;
+    if (tls.ticket_key_file.empty()) {
+        ring = TicketKeyRing::in_memory();
+    } else {
+        const ConfiguredPath& file = tls.ticket_key_file;
+        std::string cause;
+        auto text = config_checks::read_text_file(file.path, cause);
+        if (!text) throw CertificateError(file.place.describe() + ": cannot read ticket key file '" + file.path + "': " + cause);
+        TicketKeyFileResult parsed = parse_ticket_key_file(*text);
+        if (!parsed.error.empty())
+            throw CertificateError(file.place.describe() + ": ticket key file '" + file.path + "': " + parsed.error);
+        ring = TicketKeyRing::from_keys(std::move(parsed.keys));
+    }
+    if (!ring || !install_ticket_keys(ctx, std::move(ring)))
+        throw CertificateError("cannot install session-ticket keys: " + ssl_error_text());
 }
 
 }  // namespace
@@ -195,6 +220,7 @@ ServerContext::ServerContext(const ListenerConfig& listener, std::shared_ptr<con
       listener_default_(catalog_->for_source(listener.tls.certificate)) {
     if (!ctx_) throw CertificateError("cannot create SSL_CTX: " + ssl_error_text());
     configure_protocol(ctx_.get(), listener.tls);
+    configure_tickets(ctx_.get(), listener.tls);
     configure_client_verification(ctx_.get(), listener.tls);
     // Sessions (tickets) of one listener do not resume on another with other settings.
     SSL_CTX_set_session_id_context(ctx_.get(), reinterpret_cast<const uint8_t*>(listener.name.data()),

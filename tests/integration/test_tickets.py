@@ -1,0 +1,115 @@
+"""Session tickets: `ticket_key_file` shared by two processes (a fleet), rotation by prepending a
+key and reloading, a dropped key no longer resumes; without a file, in-memory keys survive a reload
+but are not shared with another process. Clients are Python's ssl (OpenSSL)."""
+import base64
+import os
+import signal
+import socket
+import ssl
+import unittest
+
+import backends
+import certs
+import harness
+import tlsclient
+
+
+def new_key_line(size=80):
+    return base64.b64encode(os.urandom(size)).decode() + '\n'
+
+
+class TicketTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = certs.get_pki()
+        cls.echo = backends.EchoBackend()
+        cls.addClassCleanup(cls.echo.close)
+        cls.key_file = os.path.join(harness.new_dir('tickets'), 'ticket.keys')
+        cls.first_key, cls.second_key = new_key_line(80), new_key_line(48)
+        with open(cls.key_file, 'w') as f:
+            f.write('# fleet ticket keys\n' + cls.first_key + cls.second_key)
+        os.chmod(cls.key_file, 0o600)
+        cls.ports = [harness.free_port(), harness.free_port(), harness.free_port()]
+        cls.fleet = [harness.start_tlsfront(cls, cls.config(port, cls.key_file), f'fleet{i}')
+                     for i, port in enumerate(cls.ports[:2])]
+        cls.alone = harness.start_tlsfront(cls, cls.config(cls.ports[2], None), 'in-memory')
+
+    @classmethod
+    def config(cls, port, key_file):
+        tls = {'cert': cls.pki.global_.cert, 'key': cls.pki.global_.key}
+        if key_file:
+            tls['ticket_key_file'] = key_file
+        # the same listener name everywhere: it is the session id context tickets are bound to
+        return harness.make_config(tls=tls, listeners=[{'name': 'imaps', 'listen': f'127.0.0.1:{port}',
+                                                        'protocol': 'imap', 'backend': cls.echo.address}])
+
+    def session_from(self, port, version):
+        ctx = tlsclient.client_context(min_version=version, max_version=version)
+        s = tlsclient.tls_connect(port, ctx=ctx)
+        try:
+            # TLS 1.3 tickets come after the handshake: one round trip receives them
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'hello\r\n'), b'hello\r\n')
+            self.assertFalse(s.session_reused)
+            return ctx, s.session
+        finally:
+            s.close()
+
+    def resumes(self, port, ctx, session):
+        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=10),
+                            server_hostname='test.example', session=session)
+        try:
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'again\r\n'), b'again\r\n')
+            return s.session_reused
+        finally:
+            s.close()
+
+    def reload_all(self, processes):
+        for tf in processes:
+            mark = tf.mark()
+            tf.signal(signal.SIGHUP)
+            tf.wait_for('reload', since=mark, timeout=10 * harness.time_scale())
+
+    def write_keys(self, *lines):
+        with open(self.key_file, 'w') as f:
+            f.write(''.join(lines))
+
+    def test_fleet_resumes_each_others_sessions_and_rotates(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                self.write_keys(self.first_key, self.second_key)
+                self.reload_all(self.fleet)
+                ctx, session = self.session_from(self.ports[0], version)
+                self.assertTrue(self.resumes(self.ports[1], ctx, session), 'no resumption on the other process')
+                # rotation: a new first key; the old ticket still resumes everywhere
+                self.write_keys(new_key_line(), self.first_key, self.second_key)
+                self.reload_all(self.fleet)
+                self.assertTrue(self.resumes(self.ports[1], ctx, session), 'old ticket refused after prepending a key')
+                self.assertTrue(self.resumes(self.ports[0], ctx, session))
+                # the key that made the ticket is dropped: a full handshake, still served
+                self.write_keys(new_key_line(), self.second_key)
+                self.reload_all(self.fleet)
+                self.assertFalse(self.resumes(self.ports[1], ctx, session), 'ticket resumed after its key was dropped')
+
+    def test_in_memory_keys_survive_a_reload_but_are_not_shared(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                ctx, session = self.session_from(self.ports[2], version)
+                self.reload_all([self.alone])
+                self.assertTrue(self.resumes(self.ports[2], ctx, session), 'ticket refused after a reload')
+                self.assertFalse(self.resumes(self.ports[0], ctx, session),
+                                 'an in-memory ticket resumed on another process')
+
+    def test_bad_key_file_fails_the_reload_with_its_line(self):
+        tf = self.fleet[0]
+        self.write_keys(self.first_key, 'bm90IGEga2V5\n')
+        mark = tf.mark()
+        tf.signal(signal.SIGHUP)
+        rec = tf.wait_for('reload_failed', since=mark, timeout=10 * harness.time_scale())
+        self.assertRegex(rec['error'], r":\d+:\d+: ticket key file '" + self.key_file +
+                         r"': line 2: key decodes to 9 bytes, want 48 or 80$")
+        self.write_keys(self.first_key, self.second_key)
+        self.reload_all([tf])
+
+
+if __name__ == '__main__':
+    unittest.main()
