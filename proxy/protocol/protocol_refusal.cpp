@@ -12,4 +12,13 @@ std::string_view backend_unavailable_line(MailProtocol protocol) {
     return "";
 }
 
+std::string_view shutdown_goodbye_line(MailProtocol protocol) {
+    switch (protocol) {
+    case MailProtocol::imap: return "* BYE [UNAVAILABLE] Server shutting down, please reconnect\r\n";
+    case MailProtocol::pop3: return "-ERR [SYS/TEMP] Server shutting down, please reconnect\r\n";
+    case MailProtocol::smtp: return "421 4.3.2 Server shutting down, please try again\r\n";
+    }
+    return "";
+}
+
 }  // namespace tlsfront

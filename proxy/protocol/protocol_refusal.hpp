@@ -1,5 +1,6 @@
-// The line a mail client understands when tlsfront cannot reach the backend after the TLS
-// handshake: IMAP untagged BYE (RFC 9051 7.1.5), POP3 -ERR (RFC 1939), SMTP 421 (RFC 5321 3.8).
+// The lines a mail client understands when tlsfront ends its session: the backend cannot be reached
+// after the TLS handshake, or tlsfront is draining for a shutdown. IMAP untagged BYE (RFC 9051
+// 7.1.5), POP3 -ERR (RFC 1939), SMTP 421 (RFC 5321 3.8).
 #pragma once
 
 #include <string_view>
@@ -9,5 +10,7 @@
 namespace tlsfront {
 
 std::string_view backend_unavailable_line(MailProtocol protocol);
+// Sent to an idle session during a drain, so the client reconnects (to the next instance) at once.
+std::string_view shutdown_goodbye_line(MailProtocol protocol);
 
 }  // namespace tlsfront

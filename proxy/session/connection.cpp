@@ -32,6 +32,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::backend_error: return "backend_error";
     case CloseReason::tls_error: return "tls_error";
     case CloseReason::shutdown: return "shutdown";
+    case CloseReason::drained: return "drained";
     case CloseReason::proxy_header_invalid: return "proxy_header_invalid";
     case CloseReason::proxy_header_timeout: return "proxy_header_timeout";
     }
@@ -340,6 +341,19 @@ void Connection::on_deadline() {
 }
 
 void Connection::abort(CloseReason reason) { close(reason); }
+
+void Connection::say_goodbye_if_at_rest() {
+    bool at_rest = state_ == State::relaying && has(backend_spoke_last) && !has(close_notify_queued) &&
+                   !has(client_send_busy) && !has(backend_send_busy) && tls_io_.out_len == 0 &&
+                   tls_io_.in_len == 0 && backend_in_len_ == 0 && backend_out_len_ == 0;
+    if (!at_rest) return;
+    std::string_view line = shutdown_goodbye_line(listener_.config->protocol);
+    ensure_client_output();
+    SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
+    SSL_shutdown(ssl_.get());
+    set(close_notify_queued);
+    close_after_flush(CloseReason::drained, nullptr);
+}
 
 void Connection::close(CloseReason reason, const char* error) {
     if (state_ >= State::closing) return;

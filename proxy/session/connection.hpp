@@ -32,6 +32,7 @@ enum class CloseReason : uint8_t {
     backend_error,
     tls_error,
     shutdown,
+    drained,  // sent the protocol's goodbye during a drain
     proxy_header_invalid,  // a trusted balancer sent a malformed PROXY header
     proxy_header_timeout,
 };
@@ -55,6 +56,10 @@ public:
     bool finished() const { return state_ == State::closed && pending_ops_ == 0; }
     // A receive that found the provided-buffer ring empty; retried when buffers come back.
     void retry_receive(IoOp op);
+    // Draining: a relayed session at rest (the backend had the last word, a whole line, and nothing
+    // is in flight either way) gets the protocol's goodbye and close_notify, so its client
+    // reconnects now instead of at shutdown_grace. Anywhere else it is a no-op.
+    void say_goodbye_if_at_rest();
 
     // The snapshot the connection was accepted under: its listener settings and its deadlines.
     SnapshotUse& snapshot_use() const { return use_; }
@@ -76,6 +81,7 @@ private:
         close_notify_queued = 1 << 7,
         client_write_shut = 1 << 8,  // close_notify sent and TCP FIN passed on to the client
         local_from_header = 1 << 9,  // local_ holds the destination a balancer's PROXY header named
+        backend_spoke_last = 1 << 10,  // the last bytes relayed came from the backend and ended a line
     };
     bool has(Flag f) const { return flags_ & f; }
     void set(Flag f) { flags_ |= f; }

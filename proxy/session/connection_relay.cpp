@@ -92,6 +92,7 @@ void Connection::pump_client_to_backend() {
         if (n > 0) {
             backend_out_len_ += static_cast<uint32_t>(n);
             bytes_in_ += static_cast<uint64_t>(n);
+            clear(backend_spoke_last);
             continue;
         }
         int error = SSL_get_error(ssl_.get(), n);
@@ -171,6 +172,8 @@ void Connection::pump_backend_to_client() {
         backend_in_offset_ += static_cast<uint32_t>(n);
         backend_in_len_ -= static_cast<uint32_t>(n);
         bytes_out_ += static_cast<uint64_t>(n);
+        if (plain[backend_in_offset_ - 1] == '\n') set(backend_spoke_last);
+        else clear(backend_spoke_last);
     }
     if (backend_in_len_ == 0) release_backend_input();
     if (backend_in_len_ == 0 && has(backend_eof) && tls_io_.out_room() > overhead) {

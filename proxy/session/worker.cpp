@@ -150,6 +150,7 @@ void Worker::handle(const io_uring_cqe& cqe) {
     }
     auto* connection = object_of<Connection>(cqe.user_data);
     connection->on_completion(op, cqe.res, cqe.flags);
+    if (draining_) connection->say_goodbye_if_at_rest();
     settle(connection);
 }
 
@@ -268,14 +269,18 @@ void Worker::on_tick() {
         for (auto& slot : listeners_)
             if (!slot->accepting && !slot->retiring) arm_accept(*slot);
     }
-    if (draining_ && now_ms_ >= drain_deadline_ms_ && !connections_.empty()) {
-        // Copy: abort() may finish a connection, and settle() reorders the table.
-        std::vector<Connection*> open;
-        for (auto& connection : connections_) open.push_back(connection.get());
-        for (Connection* connection : open) {
-            connection->abort(CloseReason::shutdown);
-            settle(connection);
-        }
+    if (draining_ && now_ms_ >= drain_deadline_ms_)
+        for_each_connection([](Connection& connection) { connection.abort(CloseReason::shutdown); });
+}
+
+// Copy first: `act` may finish a connection, and settle() reorders the table.
+template <typename Action>
+void Worker::for_each_connection(Action act) {
+    std::vector<Connection*> open;
+    for (auto& connection : connections_) open.push_back(connection.get());
+    for (Connection* connection : open) {
+        act(*connection);
+        settle(connection);
     }
 }
 
@@ -288,6 +293,8 @@ void Worker::begin_drain() {
         else close_listener(*slot);
     }
     remove_closed_slots();
+    // Sessions at rest are told to reconnect now; the others as soon as they come to rest.
+    for_each_connection([](Connection& connection) { connection.say_goodbye_if_at_rest(); });
 }
 
 void Worker::close_listener(ListenerSlot& slot) { slot.socket.fd.reset(); }

@@ -80,6 +80,8 @@ private:
     void begin_drain();
     void close_listener(ListenerSlot& slot);
     void remove_closed_slots();
+    template <typename Action>
+    void for_each_connection(Action act);
     void expire(DeadlineList& list);
     void settle(Connection* connection);
     void retry_starved();

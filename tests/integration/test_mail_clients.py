@@ -4,7 +4,9 @@ listeners; curl, Python imaplib/poplib, gnutls-cli (a second TLS stack), openssl
 smtplib against an SMTPS listener in front of a small SMTP backend. PROXY headers to Dovecot and
 Postfix: test_proxy_protocol.py and test_postfix.py."""
 import shutil
+import signal
 import ssl
+import time
 import unittest
 
 import backends
@@ -186,6 +188,35 @@ class MailClientsTest(unittest.TestCase):
         self.assertEqual(len(self.smtp.messages), before + 1)
         self.assertIn(b'via smtplib', self.smtp.messages[-1])
 
+
+    # -- drain -----------------------------------------------------------------------------------------
+    def test_imap_idle_session_gets_bye_on_sigterm(self):
+        """An IMAP client in IDLE (imaplib against the real Dovecot) is told `* BYE` as soon as a
+        second tlsfront in front of the same Dovecot starts draining, not at shutdown_grace."""
+        port = harness.free_port()
+        cfg = harness.make_config(
+            tls={'cert': self.pki.mail.cert, 'key': self.pki.mail.key}, server={'shutdown_grace': '20s'},
+            listeners=[{'name': 'imaps', 'listen': f'127.0.0.1:{port}', 'protocol': 'imap',
+                        'backend': f'127.0.0.1:{self.dovecot.imap_port}'}])
+        tf = harness.TlsFront(cfg, 'drain-idle').start()
+        self.addCleanup(tf.kill)
+        imap = mailclients.imap4_ssl(port, self.ctx())
+        try:
+            imap.login(dovecot.USER, dovecot.PASSWORD)
+            imap.select('INBOX')
+            tag = imap._new_tag().decode()
+            imap.send(f'{tag} IDLE\r\n'.encode())
+            self.assertTrue(imap.readline().startswith(b'+ '), 'no IDLE continuation')
+            t0 = time.monotonic()
+            tf.signal(signal.SIGTERM)
+            line = imap.readline()
+            self.assertTrue(line.startswith(b'* BYE [UNAVAILABLE] Server shutting down'), line)
+            self.assertEqual(imap.readline(), b'', 'the session was not closed after BYE')
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            imap.shutdown()
+        self.assertEqual(tf.wait_exit(10 * harness.time_scale()), 0, tf.tail())
+        self.assertEqual(tf.events('close')[-1]['reason'], 'drained', tf.tail())
 
 if __name__ == '__main__':
     unittest.main()

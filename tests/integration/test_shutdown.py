@@ -1,4 +1,5 @@
-"""SIGTERM/SIGINT: stop accepting, let established sessions finish (up to shutdown_grace), exit 0."""
+"""SIGTERM/SIGINT: stop accepting, let established sessions finish (up to shutdown_grace), exit 0;
+sessions at rest get their protocol's goodbye at once, so their clients reconnect elsewhere."""
 import signal
 import socket
 import ssl
@@ -43,14 +44,15 @@ class ShutdownTest(unittest.TestCase):
         s = tlsclient.tls_connect(self.port, servername='draining.test')
         cport = s.getsockname()[1]
         try:
-            self.assertEqual(tlsclient.echo_roundtrip(s, b'one\r\n'), b'one\r\n')
+            # without a line end the session is not at rest: the drain lets it go on
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'one '), b'one ')
             mark = self.tf.mark()
             self.tf.signal(sig)
             self.tf.wait_for('stopping', since=mark, timeout=5)
             self.assert_not_accepting()
             # the established session keeps working while draining
             for i in range(3):
-                msg = b'draining %d\r\n' % i
+                msg = b'draining %d ' % i
                 self.assertEqual(tlsclient.echo_roundtrip(s, msg), msg, 'session broken during drain')
                 time.sleep(0.2)
             self.assertTrue(self.tf.running(), 'tlsfront exited while a session was still open')
@@ -87,7 +89,7 @@ class ShutdownTest(unittest.TestCase):
         s = tlsclient.tls_connect(self.port, servername='stays.test')
         cport = s.getsockname()[1]
         try:
-            self.assertEqual(tlsclient.echo_roundtrip(s, b'hello\r\n'), b'hello\r\n')
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'hello (no line end)'), b'hello (no line end)')
             t0 = time.monotonic()
             self.tf.signal(signal.SIGTERM)
             rc = self.tf.wait_exit(8 * harness.time_scale())
@@ -102,6 +104,63 @@ class ShutdownTest(unittest.TestCase):
             s.close()
         rec = self.tf.close_record(cport, timeout=1)
         self.assertEqual(rec.get('reason'), 'shutdown', rec)
+
+
+class DrainGoodbyeTest(unittest.TestCase):
+    """During the drain a session whose backend had the last word (a whole line) and is silent gets
+    `* BYE` / `-ERR` / `421` and close_notify right away; one in the middle of a line does not."""
+
+    GOODBYES = {'imap': b'* BYE [UNAVAILABLE] Server shutting down, please reconnect\r\n',
+                'pop3': b'-ERR [SYS/TEMP] Server shutting down, please reconnect\r\n',
+                'smtp': b'421 4.3.2 Server shutting down, please try again\r\n'}
+
+    def setUp(self):
+        p = certs.get_pki()
+        self.backend = backends.GreetingEchoBackend(greeting=b'+OK greeting\r\n')
+        self.ports = {proto: harness.free_port() for proto in self.GOODBYES}
+        listeners = [{'name': proto, 'listen': f'127.0.0.1:{port}', 'protocol': proto,
+                      'backend': self.backend.address} for proto, port in self.ports.items()]
+        cfg = harness.make_config(tls={'cert': p.global_.cert, 'key': p.global_.key},
+                                  server={'shutdown_grace': '4s'}, listeners=listeners)
+        self.tf = harness.TlsFront(cfg, 'drain-goodbye').start()
+
+    def tearDown(self):
+        self.tf.kill()
+        self.backend.close()
+
+    def test_sessions_at_rest_get_goodbye_and_mid_line_sessions_wait(self):
+        at_rest = {}
+        for proto, port in self.ports.items():
+            s = tlsclient.tls_connect(port)
+            self.assertEqual(tlsclient.read_line(s), b'+OK greeting\r\n')
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'NOOP\r\n'), b'NOOP\r\n')
+            at_rest[proto] = s
+        mid_line = tlsclient.tls_connect(self.ports['imap'])
+        self.assertEqual(tlsclient.read_line(mid_line), b'+OK greeting\r\n')
+        self.assertEqual(tlsclient.echo_roundtrip(mid_line, b'a APPEND INBOX'), b'a APPEND INBOX')
+        mid_port = mid_line.getsockname()[1]
+        t0 = time.monotonic()
+        self.tf.signal(signal.SIGTERM)
+        try:
+            for proto, s in at_rest.items():
+                data, how = tlsclient.recv_until_close(s, timeout=3)
+                self.assertEqual(data, self.GOODBYES[proto], proto)
+                self.assertEqual(how, 'close_notify', proto)
+            self.assertLess(time.monotonic() - t0, 2, 'goodbyes waited for shutdown_grace')
+            self.assertTrue(harness.wait_until(lambda: len(self.tf.events('close', reason='drained')) == 3, 3),
+                            self.tf.tail())
+            # in the middle of a line: left alone and still relayed; once the line is complete and the
+            # backend has answered it, the goodbye follows
+            time.sleep(0.5)
+            self.assertFalse(self.tf.events('close', client=f'127.0.0.1:{mid_port}'), 'mid-line session cut')
+            self.assertEqual(tlsclient.echo_roundtrip(mid_line, b' (x)\r\n'), b' (x)\r\n')
+            data, how = tlsclient.recv_until_close(mid_line, timeout=3)
+            self.assertEqual((data, how), (self.GOODBYES['imap'], 'close_notify'))
+        finally:
+            for s in list(at_rest.values()) + [mid_line]:
+                s.close()
+        self.assertEqual(self.tf.wait_exit(8 * harness.time_scale()), 0, self.tf.tail())
+        self.assertEqual(self.tf.close_record(mid_port, timeout=1)['reason'], 'drained')
 
 
 if __name__ == '__main__':
