@@ -55,10 +55,19 @@ struct FileDescriptor {
     }
 };
 
+FileOpener& file_opener() {
+    static FileOpener opener = [](const std::string& path) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        return fd >= 0 ? fd : -errno;
+    };
+    return opener;
+}
+
 // Opens for reading; a directory opens fine on Linux but is no file to read, so it is refused.
 std::optional<std::string> open_for_reading(const std::string& path, FileDescriptor& file) {
-    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (file.fd < 0) return std::strerror(errno);
+    int fd = file_opener()(path);
+    if (fd < 0) return std::strerror(-fd);
+    file.fd = fd;
     struct stat status {};
     if (::fstat(file.fd, &status) != 0) return std::strerror(errno);
     if (S_ISDIR(status.st_mode)) return std::strerror(EISDIR);
@@ -66,6 +75,8 @@ std::optional<std::string> open_for_reading(const std::string& path, FileDescrip
 }
 
 }  // namespace
+
+void set_file_opener(FileOpener opener) { file_opener() = std::move(opener); }
 
 bool is_valid_listener_name(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(),

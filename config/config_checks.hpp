@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,12 @@ inline constexpr std::array<std::string_view, 4> supported_groups{"X25519", "P-2
 
 // The canonical spelling of a group name given in any letter case, or nullopt.
 std::optional<std::string> canonical_group_name(std::string_view text);
+
+// How every file the config names is opened: open(2) unless the daemon installs another way
+// (after dropping privileges, the privileged helper opens root-only keys for a reload). The opener
+// returns a descriptor, or -errno. Only the thread that loads configs calls it.
+using FileOpener = std::function<int(const std::string& path)>;
+void set_file_opener(FileOpener opener);
 
 // nullopt when `path` can be opened for reading, else the cause ("No such file or directory").
 std::optional<std::string> unreadable_cause(const std::string& path);

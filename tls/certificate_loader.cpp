@@ -1,6 +1,9 @@
 // PEM -> CertifiedKey. Errors name the config key (FILE:LINE:COLUMN) that pointed at the file.
 #include "tls/certificate_loader.hpp"
 
+#include "config/config_checks.hpp"
+#include "tls/pem_file.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
@@ -14,7 +17,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 namespace tlsfront {
@@ -32,17 +34,13 @@ std::string last_ssl_error() {
     return reason ? reason : "unknown error";
 }
 
-bssl::UniquePtr<BIO> open_pem(const ConfiguredPath& path, const char* what) {
-    bssl::UniquePtr<BIO> bio(BIO_new_file(path.path.c_str(), "r"));
-    if (!bio) fail(path, std::string("cannot read ") + what + " '" + path.path + "': " + std::strerror(errno));
-    return bio;
-}
+bssl::UniquePtr<BIO> open_pem(const ConfiguredPath& path, const char* what) { return read_pem_file(path, what); }
 
 std::string read_password(const ConfiguredPath& file) {
-    std::ifstream in(file.path);
-    if (!in) fail(file, "cannot read key password file '" + file.path + "': " + std::strerror(errno));
-    std::string line;
-    std::getline(in, line);
+    std::string cause;
+    auto text = config_checks::read_text_file(file.path, cause);
+    if (!text) fail(file, "cannot read key password file '" + file.path + "': " + cause);
+    std::string line = text->substr(0, text->find('\n'));
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     return line;
 }

@@ -11,6 +11,7 @@
 
 #include "config/config_checks.hpp"
 #include "tls/client_hello.hpp"
+#include "tls/pem_file.hpp"
 #include "tls/ticket_keys.hpp"
 
 namespace tlsfront {
@@ -110,8 +111,7 @@ int check_server_name(SSL* ssl, int* alert, void*) {
 int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }  // optional: the result is reported, not enforced
 
 void load_crls(X509_STORE* store, const ConfiguredPath& crl_path) {
-    bssl::UniquePtr<BIO> bio(BIO_new_file(crl_path.path.c_str(), "r"));
-    if (!bio) throw CertificateError(crl_path.place.describe() + ": cannot read client CRL file '" + crl_path.path + "'");
+    auto bio = read_pem_file(crl_path, "client CRL file");
     int loaded = 0;
     while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
         X509_STORE_add_crl(store, crl);
@@ -123,15 +123,27 @@ void load_crls(X509_STORE* store, const ConfiguredPath& crl_path) {
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 }
 
+// The bundle client certificates must chain to. The CertificateRequest names these CAs, so clients
+// with several certificates pick the right one.
+void load_client_cas(SSL_CTX* ctx, const ConfiguredPath& ca_path) {
+    auto bio = read_pem_file(ca_path, "client CA file");
+    bssl::UniquePtr<STACK_OF(X509_NAME)> names(sk_X509_NAME_new_null());
+    int loaded = 0;
+    while (bssl::UniquePtr<X509> cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+        X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert.get());
+        if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(cert.get())); name && names)
+            sk_X509_NAME_push(names.get(), name);
+        ++loaded;
+    }
+    ERR_clear_error();
+    if (loaded == 0)
+        throw CertificateError(ca_path.place.describe() + ": no certificate found in client CA file '" + ca_path.path + "'");
+    if (names) SSL_CTX_set_client_CA_list(ctx, names.release());
+}
+
 void configure_client_verification(SSL_CTX* ctx, const TlsSettings& tls) {
     if (tls.verify_client == VerifyClient::off) return;
-    const std::string& ca = tls.client_ca.path;
-    if (!SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr))
-        throw CertificateError(tls.client_ca.place.describe() + ": cannot load client CA file '" + ca +
-                               "': " + ssl_error_text());
-    // The CertificateRequest names the acceptable CAs, so clients with several certificates pick right.
-    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca.c_str())) SSL_CTX_set_client_CA_list(ctx, names);
-    ERR_clear_error();
+    load_client_cas(ctx, tls.client_ca);
     if (!tls.client_crl.empty()) load_crls(SSL_CTX_get_cert_store(ctx), tls.client_crl);
     bool required = tls.verify_client == VerifyClient::required;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
