@@ -1,7 +1,36 @@
 // The small behaviours of the plain config types: place descriptions and enum names.
 #include "config/config.hpp"
 
+#include <algorithm>
+
 namespace tlsfront {
+namespace {
+
+void add_certificate_files(const CertificateSource& source, std::vector<const ConfiguredPath*>& out) {
+    for (const ConfiguredPath* path :
+         {&source.cert, &source.key, &source.key_password_file, &source.alt_cert, &source.alt_key})
+        out.push_back(path);
+}
+
+void add_tls_files(const TlsSettings& tls, std::vector<const ConfiguredPath*>& out) {
+    add_certificate_files(tls.certificate, out);
+    for (const ConfiguredPath* path : {&tls.client_ca, &tls.client_crl, &tls.ticket_key_file}) out.push_back(path);
+}
+
+}  // namespace
+
+std::vector<std::string> named_files(const Config& config) {
+    std::vector<const ConfiguredPath*> paths;
+    add_tls_files(config.tls, paths);
+    for (const auto& listener : config.listeners) add_tls_files(listener.tls, paths);
+    for (const auto& entry : config.local_names) add_certificate_files(entry.certificate, paths);
+    for (const auto& entry : config.locals) add_certificate_files(entry.certificate, paths);
+    std::vector<std::string> files;
+    for (const ConfiguredPath* path : paths)
+        if (!path->empty() && std::find(files.begin(), files.end(), path->path) == files.end())
+            files.push_back(path->path);
+    return files;
+}
 
 std::string SourcePlace::describe() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
 

@@ -123,6 +123,9 @@ struct Config {
     std::vector<ListenerConfig> listeners;
 };
 
+// Every file the config names (certificates, keys, password files, CAs, CRLs, ticket keys), each once.
+std::vector<std::string> named_files(const Config& config);
+
 const char* to_string(MailProtocol p);
 const char* to_string(ProxyProtocolVersion v);
 const char* to_string(TlsVersion v);

@@ -8,6 +8,8 @@
 
 namespace tlsfront {
 
+ListenerSet::ListenerSet(unsigned workers) : workers_(workers), open_socket_(open_listener_socket) {}
+
 bool ListenerSet::is_open(const SocketAddress& address) const {
     return std::find(open_.begin(), open_.end(), address) != open_.end();
 }
@@ -18,7 +20,7 @@ std::vector<std::vector<WorkerListener>> ListenerSet::open_new(const ConfigSnaps
         for (const SocketAddress& address : listener.listen) {
             if (is_open(address)) continue;
             for (auto& worker_sockets : sockets)
-                worker_sockets.push_back(WorkerListener{open_listener_socket(address), address, {}});
+                worker_sockets.push_back(WorkerListener{open_socket_(address), address, {}});
         }
     return sockets;
 }

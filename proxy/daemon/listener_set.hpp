@@ -4,6 +4,7 @@
 // workers close the sockets of addresses the new config drops.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "proxy/session/config_snapshot.hpp"
@@ -13,7 +14,11 @@ namespace tlsfront {
 
 class ListenerSet {
 public:
-    explicit ListenerSet(unsigned workers) : workers_(workers) {}
+    // How a socket is made: open_listener_socket, or after the privilege drop the privileged helper.
+    using SocketOpener = std::function<UniqueFd(const SocketAddress&)>;
+
+    explicit ListenerSet(unsigned workers);
+    void set_socket_opener(SocketOpener opener) { open_socket_ = std::move(opener); }
 
     // Sockets for every address of `snapshot` not open yet: [worker][socket]. Throws ListenError
     // (naming the address and the cause) and then keeps nothing it opened.
@@ -25,6 +30,7 @@ private:
     bool is_open(const SocketAddress& address) const;
 
     unsigned workers_;
+    SocketOpener open_socket_;
     std::vector<SocketAddress> open_;
 };
 

@@ -33,6 +33,7 @@ bool Reloader::reload() {
     uint64_t generation = current_->generation + 1;
     std::shared_ptr<const ConfigSnapshot> next;
     std::vector<std::vector<WorkerListener>> new_sockets;
+    if (helper_) helper_->refresh();
     try {
         next = build_snapshot(config_path_, generation);
         new_sockets = listeners_.open_new(*next);

@@ -10,16 +10,18 @@
 #include <vector>
 
 #include "proxy/daemon/listener_set.hpp"
+#include "proxy/daemon/privileged_helper.hpp"
 #include "proxy/session/worker.hpp"
 
 namespace tlsfront {
 
 class Reloader {
 public:
+    // `helper` is null unless privileges were dropped.
     Reloader(std::string config_path, std::shared_ptr<const ConfigSnapshot> initial, ListenerSet& listeners,
-             std::vector<std::unique_ptr<Worker>>& workers)
+             std::vector<std::unique_ptr<Worker>>& workers, PrivilegedHelper* helper)
         : config_path_(std::move(config_path)), current_(std::move(initial)), listeners_(listeners),
-          workers_(workers) {}
+          workers_(workers), helper_(helper) {}
 
     // True when the new snapshot is in place.
     bool reload();
@@ -32,6 +34,7 @@ private:
     std::shared_ptr<const ConfigSnapshot> current_;
     ListenerSet& listeners_;
     std::vector<std::unique_ptr<Worker>>& workers_;
+    PrivilegedHelper* helper_;
 };
 
 }  // namespace tlsfront

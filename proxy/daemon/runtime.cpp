@@ -9,8 +9,10 @@
 #include <future>
 #include <thread>
 
+#include "config/config_checks.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/daemon/listener_set.hpp"
+#include "proxy/daemon/privileged_helper.hpp"
 #include "proxy/daemon/privileges.hpp"
 #include "proxy/daemon/reloader.hpp"
 #include "proxy/net/listener_socket.hpp"
@@ -72,6 +74,23 @@ std::string start_threads(std::vector<std::unique_ptr<Worker>>& workers, std::ve
     return failure;
 }
 
+// Root keeps a helper for what reloads need (root-only keys, ports below 1024), then drops for good.
+std::unique_ptr<PrivilegedHelper> drop_privileges_keeping_helper(const std::string& config_path,
+                                                                const ServerSettings& server, ListenerSet& listeners) {
+    if (server.user.empty() && server.group.empty()) return nullptr;
+    std::unique_ptr<PrivilegedHelper> helper;
+    if (geteuid() == 0) helper = PrivilegedHelper::start(config_path);
+    drop_privileges(server.user, server.group);
+    LogLine line(LogLevel::info, "privileges_dropped");
+    line.field("uid", getuid()).field("gid", getgid());
+    if (!helper) return nullptr;
+    line.field("helper_pid", static_cast<int64_t>(helper->pid()));
+    PrivilegedHelper* raw = helper.get();
+    config_checks::set_file_opener([raw](const std::string& path) { return raw->open_file(path); });
+    listeners.set_socket_opener([raw](const SocketAddress& address) { return raw->open_listener(address); });
+    return helper;
+}
+
 }  // namespace
 
 int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapshot> snapshot) {
@@ -87,25 +106,24 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
     unsigned count = worker_count(server);
     ListenerSet listeners(count);
     std::vector<std::unique_ptr<Worker>> workers;
+    std::unique_ptr<PrivilegedHelper> helper;
     try {
         auto sockets = listeners.open_new(*snapshot);
         for (unsigned i = 0; i < count; ++i)
             workers.push_back(std::make_unique<Worker>(i, snapshot, counters, std::move(sockets[i])));
         listeners.commit(*snapshot);
-        drop_privileges(server.user, server.group);
+        helper = drop_privileges_keeping_helper(config_path, server, listeners);
     } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError
         LogLine(LogLevel::error, "startup_failed").field("error", e.what());
         return 1;
     }
-    if (!server.user.empty() || !server.group.empty())
-        LogLine(LogLevel::info, "privileges_dropped").field("uid", getuid()).field("gid", getgid());
 
     std::vector<std::thread> threads;
     std::string failure = start_threads(workers, threads);
     int signal = 0;
     if (failure.empty()) {
         LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", count);
-        Reloader reloader(config_path, std::move(snapshot), listeners, workers);
+        Reloader reloader(config_path, std::move(snapshot), listeners, workers, helper.get());
         signal = serve_signals(reloader);
     } else {
         LogLine(LogLevel::error, "startup_failed").field("error", failure);

@@ -1,7 +1,11 @@
-"""One listener on IPv4 and IPv6 at once, and the privilege drop to [server] user/group."""
+"""One listener on IPv4 and IPv6 at once, and the privilege drop to [server] user/group; after the
+drop, reloads still read root-only keys and bind ports below 1024 (through the privileged helper)."""
+import hashlib
 import os
 import shutil
+import signal
 import socket
+import ssl
 import unittest
 
 import backends
@@ -32,12 +36,18 @@ class ListenAndPrivilegesTest(unittest.TestCase):
         cls.key = os.path.join(cls.dir, 'key.pem')
         shutil.copy(p.global_.key, cls.key)
         os.chmod(cls.key, 0o600)
-        server = {'user': 'nobody', 'group': 'nogroup'} if harness.is_root() else {}
-        cfg = harness.make_config(tls={'cert': p.global_.cert, 'key': cls.key}, server=server,
-                                  listeners=[{'name': 'dual', 'listen': [f'127.0.0.1:{cls.port}', f'[::1]:{cls.port}'],
-                                              'protocol': 'imap', 'backend': cls.echo.address}])
+        cls.cert = os.path.join(cls.dir, 'cert.pem')
+        shutil.copy(p.global_.cert, cls.cert)
         cls.addClassCleanup(cls.echo.close)
-        cls.tf = harness.start_tlsfront(cls, cfg, 'privileges', workdir=cls.dir)
+        cls.tf = harness.start_tlsfront(cls, cls.config(), 'privileges', workdir=cls.dir)
+
+    @classmethod
+    def config(cls, extra_listeners=()):
+        server = {'user': 'nobody', 'group': 'nogroup'} if harness.is_root() else {}
+        listeners = [{'name': 'dual', 'listen': [f'127.0.0.1:{cls.port}', f'[::1]:{cls.port}'],
+                      'protocol': 'imap', 'backend': cls.echo.address}]
+        return harness.make_config(tls={'cert': cls.cert, 'key': cls.key}, server=server,
+                                   listeners=listeners + list(extra_listeners))
 
     def test_both_families_listen_and_relay(self):
         addresses = {r['address'] for r in self.tf.events('listening', listener='dual')}
@@ -65,6 +75,52 @@ class ListenAndPrivilegesTest(unittest.TestCase):
         s = tlsclient.tls_connect(self.port, servername='dual.test')
         self.assertEqual(tlsclient.echo_roundtrip(s, b'x\r\n'), b'x\r\n')
         s.close()
+
+
+    @unittest.skipUnless(harness.is_root(), 'the privilege drop needs root to start with')
+    def test_reload_after_drop_reads_root_only_key_and_binds_low_port(self):
+        """A renewed certificate whose key is root-only (mode 600, owner root), and a new listener on
+        a port below 1024: both need root, which the proxy no longer has."""
+        low_port = next(port for port in range(990, 700, -1)
+                        if not harness.port_in_listen_state(port) and self._bindable(port))
+        renewed = self.pki.listener
+        shutil.copy(renewed.cert, self.cert)
+        shutil.copy(renewed.key, self.key)
+        os.chmod(self.key, 0o600)
+        with open(self.tf.config_path, 'w') as f:
+            f.write(self.config([{'name': 'low', 'listen': f'127.0.0.1:{low_port}', 'protocol': 'imap',
+                                  'backend': self.echo.address}]))
+        mark = self.tf.mark()
+        self.tf.signal(signal.SIGHUP)
+        rec = self.tf.wait_for('reload', since=mark, timeout=10 * harness.time_scale(), require=False)
+        self.assertIsNotNone(rec, self.tf.tail())
+        self.assertEqual(rec['listeners'], 'dual,low')
+        with open(renewed.cert) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read().split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n')
+        for port in (self.port, low_port):
+            s = tlsclient.tls_connect(port, servername='dual.test')
+            self.assertEqual(hashlib.sha256(s.getpeercert(binary_form=True)).digest(), hashlib.sha256(der).digest())
+            self.assertEqual(tlsclient.echo_roundtrip(s, b'renewed\r\n'), b'renewed\r\n')
+            s.close()
+        # the proxy itself is still unprivileged
+        self.assertEqual(set(status_ids(self.tf.pid)['Uid']), {'65534'})
+        # back to the start-up config for the other tests
+        shutil.copy(self.pki.global_.cert, self.cert)
+        shutil.copy(self.pki.global_.key, self.key)
+        with open(self.tf.config_path, 'w') as f:
+            f.write(self.config())
+        mark = self.tf.mark()
+        self.tf.signal(signal.SIGHUP)
+        self.tf.wait_for('reload', since=mark, timeout=10 * harness.time_scale())
+
+    @staticmethod
+    def _bindable(port):
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+                return True
+            except OSError:
+                return False
 
 
 if __name__ == '__main__':
