@@ -8,7 +8,8 @@ namespace {
 
 void add_certificate_files(const CertificateSource& source, std::vector<const ConfiguredPath*>& out) {
     for (const ConfiguredPath* path :
-         {&source.cert, &source.key, &source.key_password_file, &source.alt_cert, &source.alt_key})
+         {&source.cert, &source.key, &source.key_password_file, &source.alt_cert, &source.alt_key,
+          &source.ocsp_response, &source.alt_ocsp_response})
         out.push_back(path);
 }
 

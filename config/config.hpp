@@ -38,6 +38,8 @@ struct CertificateSource {
     ConfiguredPath key_password_file;  // first line of the file is the passphrase
     ConfiguredPath alt_cert;           // second certificate of another key type
     ConfiguredPath alt_key;
+    ConfiguredPath ocsp_response;      // DER OCSP response to staple with cert
+    ConfiguredPath alt_ocsp_response;  // ... with alt_cert
 
     bool has_cert() const { return !cert.empty(); }
 };

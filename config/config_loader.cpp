@@ -237,7 +237,8 @@ ServerSettings read_server(const TableReader& table) {
 
 // ---- Certificate keys and TLS blocks -------------------------------------------------------
 
-constexpr std::array<std::string_view, 5> certificate_keys{"cert", "key", "key_password_file", "alt_cert", "alt_key"};
+constexpr std::array<std::string_view, 7> certificate_keys{"cert",     "key",           "key_password_file", "alt_cert",
+                                                           "alt_key",  "ocsp_response", "alt_ocsp_response"};
 
 // A path key: the file must be readable now, so that a typo fails at start-up, not at the first
 // handshake.
@@ -272,10 +273,21 @@ CertificateSource read_certificate_keys(const TableReader& table, CertificateSou
         source.key_password_file = *password;
     else if (names_a_file(cert) || names_a_file(key))
         source.key_password_file = {};
+    // An OCSP response belongs to its certificate: a block naming a new one inherits none.
+    auto ocsp = read_path(table, "ocsp_response", "OCSP response file");
+    auto alt_ocsp = read_path(table, "alt_ocsp_response", "alternate OCSP response file");
+    if (ocsp) source.ocsp_response = *ocsp;
+    else if (names_a_file(cert)) source.ocsp_response = {};
+    if (alt_ocsp) source.alt_ocsp_response = *alt_ocsp;
+    else if (names_a_file(alt_cert)) source.alt_ocsp_response = {};
 
     if (!source.key.empty() && source.cert.empty()) fail(source.key.place, "'key' is set but 'cert' is not");
     if (!source.alt_key.empty() && source.alt_cert.empty())
         fail(source.alt_key.place, "'alt_key' is set but 'alt_cert' is not");
+    if (!source.ocsp_response.empty() && source.cert.empty())
+        fail(source.ocsp_response.place, "'ocsp_response' is set but 'cert' is not");
+    if (!source.alt_ocsp_response.empty() && source.alt_cert.empty())
+        fail(source.alt_ocsp_response.place, "'alt_ocsp_response' is set but 'alt_cert' is not");
     return source;
 }
 
@@ -284,9 +296,9 @@ void require_certificate(const TableReader& table, const CertificateSource& sour
 }
 
 // clang-format off
-constexpr std::array<std::string_view, 10> tls_keys{
+constexpr std::array<std::string_view, 9> tls_keys{
     "min_version", "ciphers", "groups", "session_tickets",
-    "client_ca", "client_crl", "verify_client", "ticket_key_file", "ocsp_response", "strict_sni"};
+    "client_ca", "client_crl", "verify_client", "ticket_key_file", "strict_sni"};
 // clang-format on
 
 constexpr std::array<Choice<TlsVersion>, 2> tls_versions{{{"1.2", TlsVersion::tls1_2}, {"1.3", TlsVersion::tls1_3}}};
@@ -309,8 +321,6 @@ std::vector<std::string> read_groups(const TableReader& table, const Field& fiel
     }
     return groups;
 }
-
-void reject_future_tls_keys(const TableReader& table) { reject_unless_empty_string(table, "ocsp_response"); }
 
 void read_client_verification(const TableReader& table, TlsSettings& settings) {
     if (auto path = read_path(table, "client_ca", "client CA file")) settings.client_ca = *path;
@@ -343,7 +353,6 @@ TlsSettings read_tls_block(const TableReader& table, TlsSettings settings) {
     if (auto path = read_path(table, "ticket_key_file", "ticket key file")) settings.ticket_key_file = *path;
     if (auto field = table.find("strict_sni")) settings.strict_sni = table.boolean_of(*field);
     read_client_verification(table, settings);
-    reject_future_tls_keys(table);
     return settings;
 }
 

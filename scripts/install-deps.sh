@@ -14,6 +14,7 @@ PACKAGES=(
   openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin
   swaks libnet-ssleay-perl procps iproute2
   postfix bsdutils   # private Postfix instances of test_postfix.py; `script` shows postfix's errors
+  faketime           # test_ocsp.py: an OCSP response that has already expired, made by openssl ocsp
 )
 
 if [ "${1:-}" = "--list" ]; then

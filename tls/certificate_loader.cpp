@@ -2,6 +2,7 @@
 #include "tls/certificate_loader.hpp"
 
 #include "config/config_checks.hpp"
+#include "tls/ocsp_response.hpp"
 #include "tls/pem_file.hpp"
 
 #include <openssl/bio.h>
@@ -145,8 +146,26 @@ time_t not_after(X509* leaf) {
     return static_cast<time_t>(posix);
 }
 
+// The response is checked against the leaf and, when the chain holds it, the leaf's issuer.
+void load_ocsp_response(const ConfiguredPath& path, const std::vector<bssl::UniquePtr<X509>>& chain, CertifiedKey& out,
+                        std::vector<std::string>& warnings) {
+    std::string cause;
+    auto der = config_checks::read_text_file(path.path, cause);
+    if (!der) fail(path, "cannot read OCSP response file '" + path.path + "': " + cause);
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(der->data()), der->size());
+    X509* issuer = chain.size() > 1 ? chain[1].get() : nullptr;
+    OcspResponseCheck check = check_ocsp_response(bytes, chain.front().get(), issuer, time(nullptr));
+    if (!check.stapleable) {
+        warnings.push_back(path.place.describe() + ": OCSP response '" + path.path + "' not stapled: " + check.problem);
+        return;
+    }
+    out.ocsp_response.reset(CRYPTO_BUFFER_new(bytes.data(), bytes.size(), nullptr));
+    out.ocsp_next_update = check.next_update;
+}
+
 CertifiedKey load_certified_key(const ConfiguredPath& cert_path, const ConfiguredPath& key_path,
-                                const std::string* password, std::vector<std::string>& warnings) {
+                                const std::string* password, const ConfiguredPath& ocsp_path,
+                                std::vector<std::string>& warnings) {
     CertifiedKey out;
     out.cert_path = cert_path.path;
     auto chain = load_chain(cert_path);
@@ -160,6 +179,7 @@ CertifiedKey load_certified_key(const ConfiguredPath& cert_path, const Configure
     out.not_after = not_after(chain.front().get());
     if (X509_cmp_current_time(X509_get0_notAfter(chain.front().get())) < 0)
         warnings.push_back(cert_path.place.describe() + ": certificate '" + cert_path.path + "' has expired");
+    if (!ocsp_path.empty()) load_ocsp_response(ocsp_path, chain, out, warnings);
     for (auto& cert : chain) {
         auto buffer = to_buffer(cert.get());
         if (!buffer) fail(cert_path, "cannot encode certificate from '" + cert_path.path + "'");
@@ -215,10 +235,10 @@ CertificateSet load_certificate_set(const CertificateSource& source, std::vector
     const std::string* pw = password ? &*password : nullptr;
     const ConfiguredPath& key = source.key.empty() ? source.cert : source.key;
 
-    CertificateSet set{load_certified_key(source.cert, key, pw, warnings), std::nullopt};
+    CertificateSet set{load_certified_key(source.cert, key, pw, source.ocsp_response, warnings), std::nullopt};
     if (!source.alt_cert.empty()) {
         const ConfiguredPath& alt_key = source.alt_key.empty() ? source.alt_cert : source.alt_key;
-        set.alt = load_certified_key(source.alt_cert, alt_key, pw, warnings);
+        set.alt = load_certified_key(source.alt_cert, alt_key, pw, source.alt_ocsp_response, warnings);
         if (set.alt->kind == set.primary.kind)
             fail(source.alt_cert, "alt_cert '" + source.alt_cert.path + "' has the same key type as cert '" +
                                       source.cert.path + "': use another key type (e.g. ECDSA next to RSA)");

@@ -36,6 +36,10 @@ struct CertifiedKey {
     std::string subject_cn;
     std::vector<std::string> dns_names;  // subjectAltName dNSName entries, lower-case
     time_t not_after = 0;
+    // A good, current OCSP response for this certificate (null when none is configured or the
+    // configured one did not pass the checks at load: see the warnings).
+    bssl::UniquePtr<CRYPTO_BUFFER> ocsp_response;
+    time_t ocsp_next_update = 0;  // 0: the response has no nextUpdate
 
     // "RSA-2048 CN=mail.example.org", "ECDSA-P256 CN=..."
     std::string describe() const;
@@ -52,7 +56,8 @@ struct CertificateSet {
 bool certificate_covers(const CertificateSet& set, std::string_view host);
 
 // Loads and checks `source`. Throws CertificateError naming the config place and the cause.
-// Expired certificates load, with a line added to `warnings`.
+// Expired certificates load, with a line added to `warnings`; so do OCSP responses that are
+// expired, for another certificate or otherwise unusable, which are then not stapled.
 CertificateSet load_certificate_set(const CertificateSource& source, std::vector<std::string>& warnings);
 
 }  // namespace tlsfront

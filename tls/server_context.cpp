@@ -68,6 +68,15 @@ const CertifiedKey& pick_key(const SSL_CLIENT_HELLO* hello, const CertificateSet
     return client_accepts(hello, fast) ? fast : rsa;
 }
 
+// Only for a client that asked (status_request), and only while the response is current: one
+// that expires while tlsfront runs is no longer sent (the next reload warns about it).
+bool staple_ocsp_response(const SSL_CLIENT_HELLO* hello, const CertifiedKey& key) {
+    if (!key.ocsp_response || extension(hello, TLSEXT_TYPE_status_request).empty()) return true;
+    if (key.ocsp_next_update != 0 && time(nullptr) >= key.ocsp_next_update) return true;
+    return SSL_set_ocsp_response(hello->ssl, CRYPTO_BUFFER_data(key.ocsp_response.get()),
+                                 CRYPTO_BUFFER_len(key.ocsp_response.get()));
+}
+
 ssl_select_cert_result_t select_certificate(const SSL_CLIENT_HELLO* hello) {
     SSL* ssl = hello->ssl;
     auto* context = static_cast<const ServerContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
@@ -78,6 +87,7 @@ ssl_select_cert_result_t select_certificate(const SSL_CLIENT_HELLO* hello) {
     const CertifiedKey& key = pick_key(hello, *set);
     if (!SSL_set_chain_and_key(ssl, key.chain_view.data(), key.chain_view.size(), key.key.get(), nullptr))
         return ssl_select_cert_error;
+    if (!staple_ocsp_response(hello, key)) return ssl_select_cert_error;
     return ssl_select_cert_success;
 }
 
@@ -194,7 +204,8 @@ void configure_tickets(SSL_CTX* ctx, const TlsSettings& tls) {
 }  // namespace
 
 CertificateCatalog::SourceKey CertificateCatalog::key_of(const CertificateSource& s) {
-    return {s.cert.path, s.key.path, s.key_password_file.path, s.alt_cert.path, s.alt_key.path};
+    return {s.cert.path,    s.key.path,           s.key_password_file.path,     s.alt_cert.path,
+            s.alt_key.path, s.ocsp_response.path, s.alt_ocsp_response.path};
 }
 
 const CertificateSet* CertificateCatalog::load(const CertificateSource& source) {

@@ -32,7 +32,7 @@ public:
     const std::vector<std::string>& warnings() const { return warnings_; }
 
 private:
-    using SourceKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+    using SourceKey = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, std::string>;
     const CertificateSet* load(const CertificateSource& source);
     static SourceKey key_of(const CertificateSource& source);
 

@@ -20,8 +20,10 @@ void print_certificate(std::ostream& out, const std::string& role, const Certifi
     if (!set) return;
     for (const CertifiedKey* key : {&set->primary, set->alt ? &*set->alt : nullptr}) {
         if (!key) continue;
-        out << "  certificate " << key->cert_path << " (" << key->describe() << ", expires "
-            << date_of(key->not_after) << ") serves " << role << '\n';
+        out << "  certificate " << key->cert_path << " (" << key->describe() << ", expires " << date_of(key->not_after);
+        if (key->ocsp_response)
+            out << ", OCSP stapled" << (key->ocsp_next_update ? " until " + date_of(key->ocsp_next_update) : "");
+        out << ") serves " << role << '\n';
     }
 }
 

@@ -104,7 +104,7 @@ TEST_CASE("certificate loading") {
     std::vector<std::string> warnings;
 
     SUBCASE("separate cert and key") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, {}, {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, {}, {}, {}, {}};
         auto set = load_certificate_set(source, warnings);
         CHECK(set.primary.kind == KeyKind::rsa);
         CHECK(set.primary.key_bits == 2048);
@@ -115,52 +115,52 @@ TEST_CASE("certificate loading") {
         CHECK(warnings.empty());
     }
     SUBCASE("cert and key in one file (key omitted)") {
-        CertificateSource source{at(dir.file("combined.pem"), 3), {}, {}, {}, {}};
+        CertificateSource source{at(dir.file("combined.pem"), 3), {}, {}, {}, {}, {}, {}};
         CHECK(load_certificate_set(source, warnings).primary.kind == KeyKind::rsa);
     }
     SUBCASE("encrypted key with the right password") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), at(dir.file("pw"), 5), {}, {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), at(dir.file("pw"), 5), {}, {}, {}, {}};
         CHECK(load_certificate_set(source, warnings).primary.key);
     }
     SUBCASE("encrypted key with a wrong password names the key's place") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), at(dir.file("badpw"), 5), {}, {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), at(dir.file("badpw"), 5), {}, {}, {}, {}};
         std::string error = load_error(source);
         CHECK(error.starts_with("tlsfront.toml:4:7: "));
         CHECK(error.find("wrong key password") != std::string::npos);
     }
     SUBCASE("encrypted key without a password file") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), {}, {}, {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("enc.key"), 4), {}, {}, {}, {}, {}};
         CHECK(load_error(source).find("set key_password_file") != std::string::npos);
     }
     SUBCASE("a key that does not match its certificate") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("ec.pem"), 4), {}, {}, {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("ec.pem"), 4), {}, {}, {}, {}, {}};
         std::string error = load_error(source);
         CHECK(error.starts_with("tlsfront.toml:4:7: "));
         CHECK(error.find("does not match") != std::string::npos);
     }
     SUBCASE("a file without a certificate, and a missing file") {
-        CertificateSource garbage{at(dir.file("garbage.pem"), 3), at(dir.file("rsa.key"), 4), {}, {}, {}};
+        CertificateSource garbage{at(dir.file("garbage.pem"), 3), at(dir.file("rsa.key"), 4), {}, {}, {}, {}, {}};
         CHECK(load_error(garbage).find("no certificate found") != std::string::npos);
-        CertificateSource missing{at(dir.file("nope.pem"), 9), {}, {}, {}, {}};
+        CertificateSource missing{at(dir.file("nope.pem"), 9), {}, {}, {}, {}, {}, {}};
         std::string error = load_error(missing);
         CHECK(error.starts_with("tlsfront.toml:9:7: "));
         CHECK(error.find("No such file") != std::string::npos);
     }
     SUBCASE("alt_cert of another key type") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, at(dir.file("ec.pem"), 5), {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, at(dir.file("ec.pem"), 5), {}, {}, {}};
         auto set = load_certificate_set(source, warnings);
         REQUIRE(set.alt);
         CHECK(set.alt->kind == KeyKind::ecdsa);
         CHECK(set.alt->signature_algorithms == std::vector<uint16_t>{0x0403});
     }
     SUBCASE("alt_cert of the same key type is refused") {
-        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, at(dir.file("combined.pem"), 5), {}};
+        CertificateSource source{at(dir.file("rsa.pem"), 3), at(dir.file("rsa.key"), 4), {}, at(dir.file("combined.pem"), 5), {}, {}, {}};
         CHECK(load_error(source).find("same key type") != std::string::npos);
     }
     SUBCASE("an expired certificate loads with a warning") {
         auto old = make_cert(rsa.get(), "old.example", -3600);
         write_pem(dir.file("old.pem"), old.get(), rsa.get());
-        CertificateSource source{at(dir.file("old.pem"), 3), {}, {}, {}, {}};
+        CertificateSource source{at(dir.file("old.pem"), 3), {}, {}, {}, {}, {}, {}};
         load_certificate_set(source, warnings);
         REQUIRE(warnings.size() == 1);
         CHECK(warnings[0].find("expired") != std::string::npos);

@@ -84,12 +84,15 @@ TEST_CASE_FIXTURE(ConfigFixture, "user and group must exist") {
 TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they are implemented") {
     check_rejected({
         {"[server]\nadmin = \"127.0.0.1:9993\"\n" + minimal, "\"127", "'admin' is not supported yet"},
-        {tls_cert + "ocsp_response = \"x\"\n" + listener(), "\"x\"", "'ocsp_response' is not supported yet"},
     });
 }
 
-TEST_CASE_FIXTURE(ConfigFixture, "ticket_key_file must be readable") {
+TEST_CASE_FIXTURE(ConfigFixture, "ticket_key_file and ocsp_response must be readable and belong to a cert") {
     check_rejected({
+        {tls_cert + "ocsp_response = \"/nonexistent/ocsp.der\"\n" + listener(), "\"/nonexistent",
+         "cannot read OCSP response file '/nonexistent/ocsp.der': No such file or directory"},
+        {tls_cert + "alt_ocsp_response = \"@DIR@/alt.pem\"\n" + listener(), "\"@DIR@/alt.pem",
+         "'alt_ocsp_response' is set but 'alt_cert' is not"},
         {tls_cert + "ticket_key_file = \"/nonexistent/ticket.keys\"\n" + listener(), "\"/nonexistent",
          "cannot read ticket key file '/nonexistent/ticket.keys': No such file or directory"},
     });
