@@ -9,7 +9,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   android-libboringssl-dev liburing-dev libtomlplusplus-dev doctest-dev
-  meson ninja-build pkg-config g++
+  libsystemd-dev meson ninja-build pkg-config g++
   # tests and demo: real clients, real servers, process tools
   openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin
   swaks libnet-ssleay-perl procps iproute2
