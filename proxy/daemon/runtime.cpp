@@ -15,6 +15,7 @@
 #include "proxy/daemon/privileged_helper.hpp"
 #include "proxy/daemon/privileges.hpp"
 #include "proxy/daemon/reloader.hpp"
+#include "proxy/daemon/systemd_notify.hpp"
 #include "proxy/net/listener_socket.hpp"
 #include "proxy/session/worker.hpp"
 
@@ -45,14 +46,28 @@ sigset_t control_signals() {
     return set;
 }
 
+// systemd's STATUS= line, refreshed every few seconds while it changes.
+std::string status_text(const SharedCounters& counters, const Reloader& reloader) {
+    return std::to_string(counters.open_connections.load()) + " connections, config generation " +
+           std::to_string(reloader.current()->generation);
+}
+
 // SIGHUP reloads; the first SIGTERM/SIGINT ends the loop.
-int serve_signals(Reloader& reloader) {
+int serve_signals(Reloader& reloader, const SystemdNotifier& notifier, const SharedCounters& counters) {
     sigset_t set = control_signals();
+    std::string status;
     while (true) {
-        int signal = 0;
-        if (sigwait(&set, &signal) != 0) continue;
+        if (notifier.enabled()) {
+            std::string now = status_text(counters, reloader);
+            if (now != status) notifier.status(status = now);
+        }
+        timespec wait{5, 0};
+        int signal = sigtimedwait(&set, nullptr, &wait);
+        if (signal < 0) continue;  // EAGAIN (timeout) or EINTR
         if (signal != SIGHUP) return signal;
+        notifier.reloading();
         reloader.reload();
+        notifier.ready();
     }
 }
 
@@ -103,11 +118,16 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the workers: only main takes them
 
     SharedCounters counters;
+    SystemdNotifier notifier;
     unsigned count = worker_count(server);
     ListenerSet listeners(count);
     std::vector<std::unique_ptr<Worker>> workers;
     std::unique_ptr<PrivilegedHelper> helper;
     try {
+        std::string inherited_error;
+        auto inherited = take_inherited_sockets(inherited_error);
+        if (!inherited_error.empty()) throw std::runtime_error("socket activation: " + inherited_error);
+        listeners.adopt_inherited(std::move(inherited), *snapshot);
         auto sockets = listeners.open_new(*snapshot);
         for (unsigned i = 0; i < count; ++i)
             workers.push_back(std::make_unique<Worker>(i, snapshot, counters, std::move(sockets[i])));
@@ -124,7 +144,9 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
     if (failure.empty()) {
         LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", count);
         Reloader reloader(config_path, std::move(snapshot), listeners, workers, helper.get());
-        signal = serve_signals(reloader);
+        notifier.ready();
+        signal = serve_signals(reloader, notifier, counters);
+        notifier.stopping();
     } else {
         LogLine(LogLevel::error, "startup_failed").field("error", failure);
     }

@@ -333,11 +333,12 @@ class TlsFront:
         self.returncode = None
 
     # -- process -----------------------------------------------------------------------------
-    def start(self, wait_ready=True, timeout=None, extra_args=()):
+    def start(self, wait_ready=True, timeout=None, extra_args=(), prefix=(), env=None):
+        """prefix: a command that runs tlsfront (systemd-socket-activate ...); env: its environment."""
         timeout = timeout or 15 * time_scale()
         self.proc = register_process(subprocess.Popen(
-            [TLSFRONT, '-c', self.config_path, *extra_args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            [*prefix, TLSFRONT, '-c', self.config_path, *extra_args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env))
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
         if wait_ready:
