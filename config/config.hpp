@@ -114,6 +114,8 @@ struct ServerSettings {
     // Dropped to after binding the listeners and loading the keys; empty = stay as started.
     std::string user;
     std::string group;  // empty = the user's primary group
+    // GET /metrics and /healthz on this address; none = no admin endpoint.
+    std::optional<SocketAddress> admin;
 };
 
 struct Config {

@@ -187,13 +187,6 @@ SocketAddress read_address(const PlacedText& text, std::string_view key, bool al
     return *parsed.address;
 }
 
-// Keys that later versions implement are accepted now only at their default value, so that a
-// config written for a later version fails loudly instead of being half-applied.
-void reject_unless_empty_string(const TableReader& table, std::string_view key) {
-    auto field = table.find(key);
-    if (field && !table.string_of(*field).empty()) table.fail_at(*field, quoted(key) + " is not supported yet");
-}
-
 // ---- [server] ------------------------------------------------------------------------------
 
 // clang-format off
@@ -231,7 +224,8 @@ ServerSettings read_server(const TableReader& table) {
     if (auto field = table.find("log_format")) server.log_format = choose(table, *field, log_formats);
     read_account(table, "user", server.user);
     read_account(table, "group", server.group);
-    reject_unless_empty_string(table, "admin");
+    if (auto field = table.find("admin"); field && !table.string_of(*field).empty())
+        server.admin = read_address(table.placed_string_of(*field), "admin", false, true);
     return server;
 }
 

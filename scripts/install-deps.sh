@@ -15,6 +15,7 @@ PACKAGES=(
   swaks libnet-ssleay-perl procps iproute2
   postfix bsdutils   # private Postfix instances of test_postfix.py; `script` shows postfix's errors
   faketime           # test_ocsp.py: an OCSP response that has already expired, made by openssl ocsp
+  prometheus         # promtool check metrics on the admin endpoint's /metrics (test_admin.py)
 )
 
 if [ "${1:-}" = "--list" ]; then

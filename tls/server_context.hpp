@@ -30,6 +30,14 @@ public:
     const CertificateSet* for_source(const CertificateSource& source) const;
 
     const std::vector<std::string>& warnings() const { return warnings_; }
+    // Every certificate loaded (primary and alt), each once: for the expiry metrics.
+    template <typename Visit>
+    void for_each_certificate(Visit visit) const {
+        for (const auto& [source, set] : loaded_) {
+            visit(set->primary);
+            if (set->alt) visit(*set->alt);
+        }
+    }
 
 private:
     using SourceKey = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, std::string>;

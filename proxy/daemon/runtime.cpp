@@ -120,6 +120,7 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
     SharedCounters counters;
     SystemdNotifier notifier;
     unsigned count = worker_count(server);
+    ListenerMetricsTable metrics(count);
     ListenerSet listeners(count);
     std::vector<std::unique_ptr<Worker>> workers;
     std::unique_ptr<PrivilegedHelper> helper;
@@ -130,7 +131,7 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
         listeners.adopt_inherited(std::move(inherited), *snapshot);
         auto sockets = listeners.open_new(*snapshot);
         for (unsigned i = 0; i < count; ++i)
-            workers.push_back(std::make_unique<Worker>(i, snapshot, counters, std::move(sockets[i])));
+            workers.push_back(std::make_unique<Worker>(i, snapshot, counters, metrics, std::move(sockets[i])));
         listeners.commit(*snapshot);
         helper = drop_privileges_keeping_helper(config_path, server, listeners);
     } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError

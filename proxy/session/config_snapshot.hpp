@@ -5,6 +5,7 @@
 // nothing for established sessions.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -21,7 +22,17 @@ struct ListenerRuntime {
     const ServerContext* tls;
 };
 
+// Counts the snapshots alive in the process (a metric: old ones must go once their connections do).
+struct LiveSnapshotCount {
+    static inline std::atomic<int64_t> count{0};
+    LiveSnapshotCount() { count.fetch_add(1, std::memory_order_relaxed); }
+    ~LiveSnapshotCount() { count.fetch_sub(1, std::memory_order_relaxed); }
+    LiveSnapshotCount(const LiveSnapshotCount&) = delete;
+    LiveSnapshotCount& operator=(const LiveSnapshotCount&) = delete;
+};
+
 struct ConfigSnapshot {
+    LiveSnapshotCount live;
     uint64_t generation = 1;  // 1 at start-up, +1 per successful reload
     Config config;
     std::shared_ptr<const CertificateCatalog> certificates;

@@ -11,6 +11,7 @@
 
 #include "proxy/net/backend_connector.hpp"
 #include "proxy/session/backend_proxy_header.hpp"
+#include "proxy/session/listener_metrics.hpp"
 #include "proxy/protocol/proxy_header.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/protocol/protocol_refusal.hpp"
@@ -39,9 +40,22 @@ const char* to_string(CloseReason reason) {
     return "unknown";
 }
 
-Connection::Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, UniqueFd client,
-                       const SocketAddress& peer, uint64_t id)
-    : worker_(worker), use_(use), listener_(listener), client_(std::move(client)), id_(id), started_ms_(worker.now_ms()) {
+namespace {
+
+uint64_t monotonic_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+}  // namespace
+
+static_assert(static_cast<size_t>(CloseReason::proxy_header_timeout) + 1 == kCloseReasons);
+
+Connection::Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, ListenerShard& metrics,
+                       UniqueFd client, const SocketAddress& peer, uint64_t id)
+    : worker_(worker), use_(use), listener_(listener), metrics_(metrics), client_(std::move(client)), id_(id),
+      started_ms_(worker.now_ms()), phase_started_us_(monotonic_us()) {
     store(peer_, peer);
 }
 
@@ -209,6 +223,10 @@ void Connection::continue_handshake() {
 }
 
 void Connection::handshake_complete() {
+    uint64_t now_us = monotonic_us();
+    metrics_.handshakes[SSL_version(ssl_.get()) == TLS1_3_VERSION][SSL_session_reused(ssl_.get()) ? 1 : 0].add();
+    metrics_.handshake_latency.observe(now_us - phase_started_us_);
+    phase_started_us_ = now_us;
     flush_to_client();  // TLS 1.2 Finished, TLS 1.3 tickets
     if (tls_io_.in_len == 0) release_client_input();
     if (backend_out_) {  // the PROXY header accumulator, consumed by now: a client cannot send
@@ -233,6 +251,7 @@ void Connection::on_backend_connected(int result) {
     if (state_ >= State::closing) return;
     if (result == -ECANCELED) return refuse_backend_unavailable(ETIMEDOUT);
     if (result < 0) return refuse_backend_unavailable(-result);
+    metrics_.backend_connect_latency.observe(monotonic_us() - phase_started_us_);
     state_ = State::relaying;
     use_.idle_deadlines.arm(*this, worker_.now_ms());
     arm_backend_receive();
@@ -295,6 +314,7 @@ void Connection::read_proxy_header(uint32_t received) {
 // The client has finished its handshake: tell it, in its own protocol, why it is being let go.
 void Connection::refuse_backend_unavailable(int error) {
     const char* cause = error == ETIMEDOUT ? "connect_timeout" : strerrorname_np(error);
+    metrics_.backend_connect_failures.add();
     LogLine(LogLevel::warn, "backend_unreachable")
         .hex_field("conn", id_)
         .field("listener", listener_.config->name)
@@ -357,6 +377,7 @@ void Connection::say_goodbye_if_at_rest() {
 
 void Connection::close(CloseReason reason, const char* error) {
     if (state_ >= State::closing) return;
+    count_close(reason, error);
     reason_ = reason;
     error_ = error;
     state_ = State::closing;
@@ -368,6 +389,31 @@ void Connection::close(CloseReason reason, const char* error) {
         io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
     }
     finish();
+}
+
+void Connection::count_close(CloseReason reason, const char* error) {
+    metrics_.closed[static_cast<size_t>(reason)].add();
+    if (has(counted_idle)) metrics_.idle.sub();
+    clear(counted_idle);
+    bool before_tls = state_ <= State::handshake;
+    if (!before_tls && !(state_ == State::flushing && reason == CloseReason::handshake_failed)) return;
+    HandshakeFailure cause = classify_handshake_failure(
+        reason == CloseReason::handshake_timeout, reason == CloseReason::client_disconnected,
+        reason == CloseReason::proxy_header_invalid || reason == CloseReason::proxy_header_timeout, error);
+    metrics_.handshake_failures[static_cast<size_t>(cause)].add();
+}
+
+void Connection::update_idle_gauge() {
+    bool idle = state_ == State::relaying && !has(client_send_busy) && !has(backend_send_busy) && !tls_io_.out &&
+                !backend_out_ && client_in_buffer_ == kNoBuffer && backend_in_buffer_ == kNoBuffer;
+    if (idle == has(counted_idle)) return;
+    if (idle) {
+        metrics_.idle.add();
+        set(counted_idle);
+    } else {
+        metrics_.idle.sub();
+        clear(counted_idle);
+    }
 }
 
 void Connection::finish() {

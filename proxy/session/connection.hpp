@@ -19,6 +19,7 @@ namespace tlsfront {
 
 class Worker;
 struct ListenerRuntime;
+struct ListenerShard;
 struct SnapshotUse;
 
 enum class CloseReason : uint8_t {
@@ -41,8 +42,8 @@ const char* to_string(CloseReason reason);
 // 16-byte aligned: the low four bits of its address carry the IoOp in io_uring user_data.
 class alignas(16) Connection : public DeadlineHook {
 public:
-    Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, UniqueFd client,
-               const SocketAddress& peer, uint64_t id);
+    Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, ListenerShard& metrics,
+               UniqueFd client, const SocketAddress& peer, uint64_t id);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -60,6 +61,8 @@ public:
     // is in flight either way) gets the protocol's goodbye and close_notify, so its client
     // reconnects now instead of at shutdown_grace. Anywhere else it is a no-op.
     void say_goodbye_if_at_rest();
+    // Keeps the listener's idle gauge: relayed, nothing in flight either way, no buffer held.
+    void update_idle_gauge();
 
     // The snapshot the connection was accepted under: its listener settings and its deadlines.
     SnapshotUse& snapshot_use() const { return use_; }
@@ -82,6 +85,7 @@ private:
         client_write_shut = 1 << 8,  // close_notify sent and TCP FIN passed on to the client
         local_from_header = 1 << 9,  // local_ holds the destination a balancer's PROXY header named
         backend_spoke_last = 1 << 10,  // the last bytes relayed came from the backend and ended a line
+        counted_idle = 1 << 11,        // counted in the listener's idle gauge
     };
     bool has(Flag f) const { return flags_ & f; }
     void set(Flag f) { flags_ |= f; }
@@ -94,6 +98,7 @@ private:
     void on_backend_connected(int result);
     void refuse_backend_unavailable(int error);
     void close_after_flush(CloseReason reason, const char* error);
+    void count_close(CloseReason reason, const char* error);
     void close(CloseReason reason, const char* error = nullptr);
     void finish();
     void log_close() const;
@@ -123,6 +128,7 @@ private:
     Worker& worker_;
     SnapshotUse& use_;
     const ListenerRuntime& listener_;
+    ListenerShard& metrics_;  // the listener's counters, this worker's shard
     UniqueFd client_;
     UniqueFd backend_;
     bssl::UniquePtr<SSL> ssl_;
@@ -142,6 +148,7 @@ private:
     const char* error_ = nullptr;  // static string explaining reason_
     uint64_t id_;
     uint64_t started_ms_;
+    uint64_t phase_started_us_;  // precise clock: accept, then handshake end (for the latency histograms)
     uint64_t bytes_in_ = 0;   // plaintext client -> backend
     uint64_t bytes_out_ = 0;  // plaintext backend -> client
     // IPv4 or IPv6, compactly (sockaddr_storage would be 128 bytes per connection).

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "proxy/session/connection.hpp"
+#include "proxy/session/listener_metrics.hpp"
 #include "proxy/session/worker.hpp"
 
 namespace tlsfront {
@@ -92,6 +93,7 @@ void Connection::pump_client_to_backend() {
         if (n > 0) {
             backend_out_len_ += static_cast<uint32_t>(n);
             bytes_in_ += static_cast<uint64_t>(n);
+            metrics_.bytes_from_client.add(static_cast<uint64_t>(n));
             clear(backend_spoke_last);
             continue;
         }
@@ -172,6 +174,7 @@ void Connection::pump_backend_to_client() {
         backend_in_offset_ += static_cast<uint32_t>(n);
         backend_in_len_ -= static_cast<uint32_t>(n);
         bytes_out_ += static_cast<uint64_t>(n);
+        metrics_.bytes_to_client.add(static_cast<uint64_t>(n));
         if (plain[backend_in_offset_ - 1] == '\n') set(backend_spoke_last);
         else clear(backend_spoke_last);
     }

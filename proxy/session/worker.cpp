@@ -28,8 +28,9 @@ constexpr uint64_t kMaxWaitNanoseconds = 1'000'000'000;  // the tick wakes the l
 }  // namespace
 
 Worker::Worker(unsigned index, std::shared_ptr<const ConfigSnapshot> snapshot, SharedCounters& counters,
-               std::vector<WorkerListener> listeners)
-    : index_(index), counters_(counters), send_buffers_(kSendBlockSize), wake_fd_(eventfd(0, EFD_CLOEXEC)) {
+               ListenerMetricsTable& metrics, std::vector<WorkerListener> listeners)
+    : index_(index), counters_(counters), metrics_(metrics), send_buffers_(kSendBlockSize),
+      wake_fd_(eventfd(0, EFD_CLOEXEC)) {
     uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
     for (auto& listener : listeners) add_slot(std::move(listener));
     tick_interval_.tv_nsec = kTickNanoseconds;
@@ -61,7 +62,10 @@ void Worker::retarget(ListenerSlot& slot) {
     const ConfigSnapshot& snapshot = *current().snapshot;
     slot.runtime = slot.socket.listener.empty() ? snapshot.listener_at(slot.socket.address)
                                                 : snapshot.listener_named(slot.socket.listener);
-    if (slot.runtime) return;
+    if (slot.runtime) {
+        slot.metrics = &metrics_.for_listener(slot.runtime->config->name).shard(index_);
+        return;
+    }
     slot.retiring = true;
     if (slot.accepting) cancel_accept(slot);
     else close_listener(slot);
@@ -151,6 +155,7 @@ void Worker::handle(const io_uring_cqe& cqe) {
     auto* connection = object_of<Connection>(cqe.user_data);
     connection->on_completion(op, cqe.res, cqe.flags);
     if (draining_) connection->say_goodbye_if_at_rest();
+    connection->update_idle_gauge();
     settle(connection);
 }
 
@@ -207,6 +212,7 @@ void Worker::accept_connection(ListenerSlot& slot, int fd) {
     if (counters_.open_connections.fetch_add(1) >= use.settings().max_connections) {
         counters_.open_connections.fetch_sub(1);
         counters_.refused_over_limit.fetch_add(1);
+        slot.metrics->refused_over_limit.add();
         LogLine(LogLevel::debug, "refused").field("listener", slot.runtime->config->name).field("reason", "max_connections");
         return;
     }
@@ -214,7 +220,8 @@ void Worker::accept_connection(ListenerSlot& slot, int fd) {
     peer.length = sizeof peer.storage;
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length);
     uint64_t id = (uint64_t{index_} << 48) | ++next_connection_id_;
-    auto connection = std::make_unique<Connection>(*this, use, *slot.runtime, std::move(client), peer, id);
+    slot.metrics->accepted.add();
+    auto connection = std::make_unique<Connection>(*this, use, *slot.runtime, *slot.metrics, std::move(client), peer, id);
     ++use.connections;
     connection->worker_slot = static_cast<uint32_t>(connections_.size());
     Connection* raw = connection.get();
@@ -258,6 +265,7 @@ void Worker::expire(DeadlineList& list) {
 
 void Worker::on_tick() {
     arm_tick();
+    last_tick_ms_.store(now_ms_, std::memory_order_relaxed);
     for (auto& use : uses_) {
         expire(use->handshake_deadlines);
         expire(use->connect_deadlines);

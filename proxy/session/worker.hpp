@@ -17,6 +17,7 @@
 #include "proxy/net/io_ring.hpp"
 #include "proxy/net/unique_fd.hpp"
 #include "proxy/session/io_op.hpp"
+#include "proxy/session/listener_metrics.hpp"
 #include "proxy/session/snapshot_use.hpp"
 #include "proxy/session/worker_mailbox.hpp"
 
@@ -34,7 +35,7 @@ struct SharedCounters {
 class Worker {
 public:
     Worker(unsigned index, std::shared_ptr<const ConfigSnapshot> snapshot, SharedCounters& counters,
-           std::vector<WorkerListener> listeners);
+           ListenerMetricsTable& metrics, std::vector<WorkerListener> listeners);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -45,6 +46,9 @@ public:
     void request_stop();
     // From another thread: take `update` at the next loop turn.
     void post_update(WorkerUpdate update);
+    // From another thread: when the loop last ran its tick (CLOCK_MONOTONIC_COARSE ms); a worker
+    // whose tick is seconds old is stuck.
+    uint64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
 
     // For connections.
     io_uring_sqe* next_sqe();
@@ -58,6 +62,7 @@ private:
     struct alignas(16) ListenerSlot {
         WorkerListener socket;
         const ListenerRuntime* runtime = nullptr;  // in the current snapshot
+        ListenerShard* metrics = nullptr;          // the listener's counters, this worker's shard
         bool accepting = false;
         bool retiring = false;  // its listener is gone from the config: close once the accept ends
     };
@@ -90,6 +95,8 @@ private:
 
     unsigned index_;
     SharedCounters& counters_;
+    ListenerMetricsTable& metrics_;
+    std::atomic<uint64_t> last_tick_ms_{0};
     WorkerMailbox mailbox_;
     std::atomic<bool> stop_requested_{false};
     std::vector<std::unique_ptr<SnapshotUse>> uses_;  // back() is the current snapshot

@@ -223,8 +223,9 @@ class CheckTest(unittest.TestCase):
         lines[lines.index('protocol = "imap"')] = 'protocol = "http"'
         self.assert_error(lines, '"http"', r'protocol|imap|unknown|invalid')
 
-    def test_error_key_not_supported_yet(self):
-        self.assert_error(self.base_lines(extra_server=['admin = "127.0.0.1:9993"']), 'admin', r'not supported')
+    def test_error_admin_not_a_numeric_address(self):
+        self.assert_error(self.base_lines(extra_server=['admin = "localhost:9993"']), 'admin',
+                          r"bad 'admin': 'localhost:9993' is not a numeric")
 
     def test_error_unknown_user(self):
         self.assert_error(self.base_lines(extra_server=['user = "no-such-user-tlsfront"']), 'no-such-user',

@@ -81,9 +81,15 @@ TEST_CASE_FIXTURE(ConfigFixture, "user and group must exist") {
     });
 }
 
-TEST_CASE_FIXTURE(ConfigFixture, "keys accepted only at their default until they are implemented") {
+TEST_CASE_FIXTURE(ConfigFixture, "admin is a numeric TCP address") {
+    CHECK(load("[server]\nadmin = \"127.0.0.1:9993\"\n" + minimal).server.admin->to_string() == "127.0.0.1:9993");
+    CHECK_FALSE(load("[server]\nadmin = \"\"\n" + minimal).server.admin);
+    CHECK_FALSE(load(minimal).server.admin);
     check_rejected({
-        {"[server]\nadmin = \"127.0.0.1:9993\"\n" + minimal, "\"127", "'admin' is not supported yet"},
+        {"[server]\nadmin = \"localhost:9993\"\n" + minimal, "\"localhost",
+         "bad 'admin': 'localhost:9993' is not a numeric IPv4/IPv6 address"},
+        {"[server]\nadmin = \"unix:/run/x\"\n" + minimal, "\"unix",
+         "bad 'admin': a unix socket is not allowed here: 'unix:/run/x'"},
     });
 }
 
