@@ -1,6 +1,8 @@
 // Reload: validate everything, open what is new, publish, log.
 #include "proxy/daemon/reloader.hpp"
 
+#include <ctime>
+
 #include "proxy/common/log.hpp"
 #include "proxy/daemon/snapshot_builder.hpp"
 #include "proxy/net/listener_socket.hpp"
@@ -27,6 +29,7 @@ void Reloader::warn_about_restart_only_changes(const Config& next) const {
     if (next.server.workers != now.workers) warn("workers");
     if (next.server.user != now.user) warn("user");
     if (next.server.group != now.group) warn("group");
+    if (next.server.admin != now.admin) warn("admin");
 }
 
 bool Reloader::reload() {
@@ -42,6 +45,7 @@ bool Reloader::reload() {
             .field("config", config_path_)
             .field("generation", current_->generation)
             .field("error", e.what());
+        status_.reload_failures.fetch_add(1);
         return false;
     }
     warn_about_restart_only_changes(next->config);
@@ -50,6 +54,9 @@ bool Reloader::reload() {
     for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->post_update(WorkerUpdate{next, std::move(new_sockets[i])});
     listeners_.commit(*next);
     current_ = std::move(next);
+    status_.set_snapshot(current_);
+    status_.reloads.fetch_add(1);
+    status_.last_reload_unix.store(static_cast<int64_t>(time(nullptr)));
     LogLine(LogLevel::info, "reload")
         .field("config", config_path_)
         .field("generation", generation)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/daemon/daemon_status.hpp"
 #include "proxy/daemon/listener_set.hpp"
 #include "proxy/daemon/privileged_helper.hpp"
 #include "proxy/session/worker.hpp"
@@ -19,9 +20,9 @@ class Reloader {
 public:
     // `helper` is null unless privileges were dropped.
     Reloader(std::string config_path, std::shared_ptr<const ConfigSnapshot> initial, ListenerSet& listeners,
-             std::vector<std::unique_ptr<Worker>>& workers, PrivilegedHelper* helper)
+             std::vector<std::unique_ptr<Worker>>& workers, PrivilegedHelper* helper, DaemonStatus& status)
         : config_path_(std::move(config_path)), current_(std::move(initial)), listeners_(listeners),
-          workers_(workers), helper_(helper) {}
+          workers_(workers), helper_(helper), status_(status) {}
 
     // True when the new snapshot is in place.
     bool reload();
@@ -35,6 +36,7 @@ private:
     ListenerSet& listeners_;
     std::vector<std::unique_ptr<Worker>>& workers_;
     PrivilegedHelper* helper_;
+    DaemonStatus& status_;
 };
 
 }  // namespace tlsfront

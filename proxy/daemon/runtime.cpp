@@ -7,11 +7,15 @@
 #include <csignal>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "config/config_checks.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/daemon/admin_server.hpp"
+#include "proxy/daemon/daemon_status.hpp"
 #include "proxy/daemon/listener_set.hpp"
+#include "proxy/daemon/metrics_page.hpp"
 #include "proxy/daemon/privileged_helper.hpp"
 #include "proxy/daemon/privileges.hpp"
 #include "proxy/daemon/reloader.hpp"
@@ -106,6 +110,83 @@ std::unique_ptr<PrivilegedHelper> drop_privileges_keeping_helper(const std::stri
     return helper;
 }
 
+// Everything the running process owns, in the order it is set up.
+class ProxyProcess {
+public:
+    ProxyProcess(std::string config_path, std::shared_ptr<const ConfigSnapshot> snapshot)
+        : config_path_(std::move(config_path)), snapshot_(std::move(snapshot)),
+          workers_count_(worker_count(snapshot_->config.server)), metrics_(workers_count_), listeners_(workers_count_) {
+        status_.set_snapshot(snapshot_);
+    }
+
+    // Sockets (inherited, bound, admin), workers, the privilege drop. Throws ListenError, PrivilegeError.
+    void open() {
+        const ServerSettings& server = snapshot_->config.server;
+        std::string inherited_error;
+        auto inherited = take_inherited_sockets(inherited_error);
+        if (!inherited_error.empty()) throw std::runtime_error("socket activation: " + inherited_error);
+        listeners_.adopt_inherited(std::move(inherited), *snapshot_);
+        auto sockets = listeners_.open_new(*snapshot_);
+        for (unsigned i = 0; i < workers_count_; ++i)
+            workers_.push_back(std::make_unique<Worker>(i, snapshot_, counters_, metrics_, std::move(sockets[i])));
+        listeners_.commit(*snapshot_);
+        if (server.admin) admin_socket_ = open_admin_socket(*server.admin);
+        helper_ = drop_privileges_keeping_helper(config_path_, server, listeners_);
+    }
+
+    // Worker threads and the admin endpoint; "" or the first error.
+    std::string start() {
+        std::string failure = start_threads(workers_, threads_);
+        if (!failure.empty() || !admin_socket_) return failure;
+        admin_.emplace(std::move(admin_socket_), admin_routes({metrics_, status_, counters_, workers_}));
+        try {
+            admin_->start();
+        } catch (const std::exception& e) {
+            return std::string("admin endpoint: ") + e.what();
+        }
+        LogLine(LogLevel::info, "admin").field("address", snapshot_->config.server.admin->to_string());
+        return "";
+    }
+
+    // Until SIGTERM/SIGINT; returns the signal.
+    int serve() {
+        LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", workers_count_);
+        // The reloader holds the snapshot in service from now on; an old one must not stay alive here.
+        Reloader reloader(config_path_, std::move(snapshot_), listeners_, workers_, helper_.get(), status_);
+        notifier_.ready();
+        int signal = serve_signals(reloader, notifier_, counters_);
+        status_.draining = true;
+        notifier_.stopping();
+        return signal;
+    }
+
+    void stop(int signal) {
+        for (auto& worker : workers_) worker->request_stop();
+        if (signal) {
+            wait_until_not_accepting(counters_, workers_count_);
+            LogLine(LogLevel::info, "stopping").field("signal", sigabbrev_np(signal));
+        }
+        for (auto& thread : threads_) thread.join();
+        if (admin_) admin_->stop();
+        LogLine(LogLevel::info, "stopped").field("refused_over_limit", counters_.refused_over_limit.load());
+    }
+
+private:
+    std::string config_path_;
+    std::shared_ptr<const ConfigSnapshot> snapshot_;
+    unsigned workers_count_;
+    SharedCounters counters_;
+    SystemdNotifier notifier_;
+    ListenerMetricsTable metrics_;
+    DaemonStatus status_;
+    ListenerSet listeners_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::unique_ptr<PrivilegedHelper> helper_;
+    UniqueFd admin_socket_;
+    std::optional<AdminServer> admin_;
+};
+
 }  // namespace
 
 int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapshot> snapshot) {
@@ -117,47 +198,18 @@ int run_proxy(const std::string& config_path, std::shared_ptr<const ConfigSnapsh
     sigset_t signals = control_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by the workers: only main takes them
 
-    SharedCounters counters;
-    SystemdNotifier notifier;
-    unsigned count = worker_count(server);
-    ListenerMetricsTable metrics(count);
-    ListenerSet listeners(count);
-    std::vector<std::unique_ptr<Worker>> workers;
-    std::unique_ptr<PrivilegedHelper> helper;
+    ProxyProcess process(config_path, std::move(snapshot));
     try {
-        std::string inherited_error;
-        auto inherited = take_inherited_sockets(inherited_error);
-        if (!inherited_error.empty()) throw std::runtime_error("socket activation: " + inherited_error);
-        listeners.adopt_inherited(std::move(inherited), *snapshot);
-        auto sockets = listeners.open_new(*snapshot);
-        for (unsigned i = 0; i < count; ++i)
-            workers.push_back(std::make_unique<Worker>(i, snapshot, counters, metrics, std::move(sockets[i])));
-        listeners.commit(*snapshot);
-        helper = drop_privileges_keeping_helper(config_path, server, listeners);
+        process.open();
     } catch (const std::runtime_error& e) {  // ListenError, PrivilegeError
         LogLine(LogLevel::error, "startup_failed").field("error", e.what());
         return 1;
     }
-
-    std::vector<std::thread> threads;
-    std::string failure = start_threads(workers, threads);
+    std::string failure = process.start();
     int signal = 0;
-    if (failure.empty()) {
-        LogLine(LogLevel::info, "ready").field("version", TLSFRONT_VERSION).field("workers", count);
-        Reloader reloader(config_path, std::move(snapshot), listeners, workers, helper.get());
-        notifier.ready();
-        signal = serve_signals(reloader, notifier, counters);
-        notifier.stopping();
-    } else {
-        LogLine(LogLevel::error, "startup_failed").field("error", failure);
-    }
-    for (auto& worker : workers) worker->request_stop();
-    if (signal) {
-        wait_until_not_accepting(counters, count);
-        LogLine(LogLevel::info, "stopping").field("signal", sigabbrev_np(signal));
-    }
-    for (auto& thread : threads) thread.join();
-    LogLine(LogLevel::info, "stopped").field("refused_over_limit", counters.refused_over_limit.load());
+    if (failure.empty()) signal = process.serve();
+    else LogLine(LogLevel::error, "startup_failed").field("error", failure);
+    process.stop(signal);
     return failure.empty() ? 0 : 1;
 }
 
