@@ -375,6 +375,16 @@ class TlsFront:
         if self.running():
             self.proc.send_signal(sig)
 
+    def reload(self, config_text=None, event='reload'):
+        """SIGHUP (after writing config_text, if given); returns the event=reload (or the given event,
+        e.g. reload_failed) record that follows."""
+        if config_text is not None:
+            with open(self.config_path, 'w') as f:
+                f.write(config_text)
+        mark = self.mark()
+        self.signal(signal.SIGHUP)
+        return self.wait_for(event, since=mark, timeout=10 * time_scale())
+
     def wait_exit(self, timeout):
         try:
             self.returncode = self.proc.wait(timeout=timeout)

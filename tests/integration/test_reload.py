@@ -1,12 +1,9 @@
 """SIGHUP reloads in place: a new snapshot for new connections, established sessions untouched,
 listeners opened and closed in place, a failed reload keeps the running config; and the same under
 load (tlsfront-bench handshake + pingpong + 1,000 idle sessions across 50 reloads)."""
-import hashlib
 import json
 import os
-import signal
 import socket
-import ssl
 import subprocess
 import time
 import unittest
@@ -15,20 +12,7 @@ import backends
 import certs
 import harness
 import tlsclient
-
-
-def leaf_fingerprint(pem_path):
-    with open(pem_path) as f:
-        first = f.read().split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n'
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).hexdigest()
-
-
-def served_fingerprint(port, servername='reload.test'):
-    s = tlsclient.tls_connect(port, servername=servername)
-    try:
-        return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
-    finally:
-        s.close()
+from tlsclient import leaf_fingerprint, served_fingerprint
 
 
 def rss_kib(pid):
@@ -58,11 +42,7 @@ class ReloadTest(unittest.TestCase):
                                    listeners=listeners + list(extra_listeners))
 
     def reload(self, text, event='reload'):
-        with open(self.tf.config_path, 'w') as f:
-            f.write(text)
-        mark = self.tf.mark()
-        self.tf.signal(signal.SIGHUP)
-        return self.tf.wait_for(event, since=mark, timeout=10 * harness.time_scale())
+        return self.tf.reload(text, event)
 
     def tearDown(self):
         self.reload(self.config(self.pki.global_))
@@ -211,11 +191,7 @@ class ReloadUnderLoadTest(unittest.TestCase):
         generation_leaf = {}
         for i in range(50):
             leaf_index = (i // 10) % 2  # the certificate changes every tenth reload
-            with open(tf.config_path, 'w') as f:
-                f.write(config(leaves[leaf_index]))
-            mark = tf.mark()
-            tf.signal(signal.SIGHUP)
-            rec = tf.wait_for('reload', since=mark, timeout=10 * harness.time_scale())
+            rec = tf.reload(config(leaves[leaf_index]))
             generation_leaf[int(rec['generation'])] = leaf_index
             got = served_fingerprint(port)
             self.assertEqual(got, fingerprints[leaf_index], f'reload {i}: a connection made after '

@@ -3,7 +3,6 @@ key and reloading, a dropped key no longer resumes; without a file, in-memory ke
 but are not shared with another process. Clients are Python's ssl (OpenSSL)."""
 import base64
 import os
-import signal
 import socket
 import ssl
 import unittest
@@ -65,9 +64,7 @@ class TicketTest(unittest.TestCase):
 
     def reload_all(self, processes):
         for tf in processes:
-            mark = tf.mark()
-            tf.signal(signal.SIGHUP)
-            tf.wait_for('reload', since=mark, timeout=10 * harness.time_scale())
+            tf.reload()
 
     def write_keys(self, *lines):
         with open(self.key_file, 'w') as f:
@@ -102,9 +99,7 @@ class TicketTest(unittest.TestCase):
     def test_bad_key_file_fails_the_reload_with_its_line(self):
         tf = self.fleet[0]
         self.write_keys(self.first_key, 'bm90IGEga2V5\n')
-        mark = tf.mark()
-        tf.signal(signal.SIGHUP)
-        rec = tf.wait_for('reload_failed', since=mark, timeout=10 * harness.time_scale())
+        rec = tf.reload(event='reload_failed')
         self.assertRegex(rec['error'], r":\d+:\d+: ticket key file '" + self.key_file +
                          r"': line 2: key decodes to 9 bytes, want 48 or 80$")
         self.write_keys(self.first_key, self.second_key)

@@ -2,6 +2,7 @@
 sockets, a MemoryBIO client that controls exactly when close_notify and FIN are sent, and asyncio
 streams for bulk and concurrent transfers."""
 import asyncio
+import hashlib
 import re
 import socket
 import ssl
@@ -323,3 +324,19 @@ def run_async(coro, timeout):
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(bounded())
+
+
+def leaf_fingerprint(pem_path):
+    """SHA-256 of the first certificate in a PEM file (the leaf of a chain)."""
+    with open(pem_path) as f:
+        first = f.read().split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n'
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).hexdigest()
+
+
+def served_fingerprint(port, servername='fingerprint.test'):
+    """SHA-256 of the leaf certificate a new connection is served."""
+    s = tls_connect(port, servername=servername)
+    try:
+        return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+    finally:
+        s.close()
