@@ -506,3 +506,28 @@ def run(cmd, timeout=30, input=None, env=None, cwd=None):
         return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=env, cwd=cwd)
     except subprocess.TimeoutExpired as e:
         return subprocess.CompletedProcess(cmd, -9, e.stdout or b'', (e.stderr or b'') + b'\n[timed out]')
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin endpoint, over plain HTTP/1.1.
+
+def http_request(port, request, timeout=10.0):
+    """Raw request bytes -> (status, headers text, body bytes)."""
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(request)
+        data = bytearray()
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = bytes(data).partition(b'\r\n\r\n')
+    m = re.match(rb'HTTP/1\.1 (\d{3}) ', head)
+    return (int(m.group(1)) if m else None), head.decode(errors='replace'), body
+
+
+def http_get(port, path):
+    return http_request(port, f'GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n'.encode())

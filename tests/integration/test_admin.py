@@ -16,28 +16,6 @@ import harness
 import tlsclient
 
 
-def http(port, request, timeout=10.0):
-    """Raw request bytes -> (status, headers text, body bytes)."""
-    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
-        s.sendall(request)
-        data = bytearray()
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = bytes(data).partition(b'\r\n\r\n')
-    m = re.match(rb'HTTP/1\.1 (\d{3}) ', head)
-    return (int(m.group(1)) if m else None), head.decode(errors='replace'), body
-
-
-def get(port, path):
-    return http(port, f'GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n'.encode())
-
-
 def samples(text):
     """{(name, frozenset(labels)): value} from the text format."""
     out = {}
@@ -73,15 +51,15 @@ class AdminTest(unittest.TestCase):
         cls.tf.wait_for('admin', address=f'127.0.0.1:{cls.admin}')
 
     def metrics(self):
-        status, head, body = get(self.admin, '/metrics')
+        status, head, body = harness.http_get(self.admin, '/metrics')
         self.assertEqual(status, 200, head)
         self.assertIn('Content-Type: text/plain; version=0.0.4', head)
         return body.decode()
 
     def test_healthz(self):
-        status, _, body = get(self.admin, '/healthz')
+        status, _, body = harness.http_get(self.admin, '/healthz')
         self.assertEqual((status, body), (200, b'ok\n'))
-        self.assertEqual(get(self.admin, '/nope')[0], 404)
+        self.assertEqual(harness.http_get(self.admin, '/nope')[0], 404)
 
     def test_metrics_follow_the_clients_and_pass_promtool(self):
         before = samples(self.metrics())
@@ -158,10 +136,10 @@ class AdminTest(unittest.TestCase):
             'the old snapshot was not freed')
 
     def test_hostile_requests(self):
-        self.assertEqual(http(self.admin, b'POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n')[0], 405)
-        self.assertEqual(http(self.admin, b'\x16\x03\x01\x02\x00garbage\r\n\r\n')[0], 400)
-        self.assertEqual(http(self.admin, b'GET /' + b'a' * 2000 + b' HTTP/1.1\r\nHost: a\r\n\r\n')[0], 414)
-        self.assertEqual(http(self.admin, b'GET / HTTP/1.1\r\nHost: a\r\nX: ' + b'y' * 9000 + b'\r\n\r\n')[0], 431)
+        self.assertEqual(harness.http_request(self.admin, b'POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n')[0], 405)
+        self.assertEqual(harness.http_request(self.admin, b'\x16\x03\x01\x02\x00garbage\r\n\r\n')[0], 400)
+        self.assertEqual(harness.http_request(self.admin, b'GET /' + b'a' * 2000 + b' HTTP/1.1\r\nHost: a\r\n\r\n')[0], 414)
+        self.assertEqual(harness.http_request(self.admin, b'GET / HTTP/1.1\r\nHost: a\r\nX: ' + b'y' * 9000 + b'\r\n\r\n')[0], 431)
         # 40 silent connections: the endpoint still answers (once their deadline frees it) and the
         # proxy is not affected at all
         silent = [socket.create_connection(('127.0.0.1', self.admin), timeout=5) for _ in range(40)]
@@ -170,7 +148,7 @@ class AdminTest(unittest.TestCase):
             self.assertEqual(tlsclient.echo_roundtrip(s, b'busy\r\n'), b'busy\r\n')
             s.close()
             t0 = time.monotonic()
-            self.assertEqual(get(self.admin, '/healthz')[0], 200)
+            self.assertEqual(harness.http_get(self.admin, '/healthz')[0], 200)
             self.assertLess(time.monotonic() - t0, 8)
         finally:
             for c in silent:
@@ -181,9 +159,9 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(tlsclient.echo_roundtrip(s, b'mid-line'), b'mid-line')  # not at rest: holds the drain
         self.tf.signal(signal.SIGTERM)
         try:
-            self.assertTrue(harness.wait_until(lambda: get(self.admin, '/healthz')[0] == 503, 5),
+            self.assertTrue(harness.wait_until(lambda: harness.http_get(self.admin, '/healthz')[0] == 503, 5),
                             'healthz did not turn 503 during the drain')
-            self.assertEqual(get(self.admin, '/healthz')[2], b'draining\n')
+            self.assertEqual(harness.http_get(self.admin, '/healthz')[2], b'draining\n')
             self.assertEqual(value(samples(self.metrics()), 'tlsfront_draining'), 1)
         finally:
             s.close()

@@ -135,12 +135,7 @@ class ReloadTest(unittest.TestCase):
             slow_after.close()
 
     def live_snapshots(self):
-        with socket.create_connection(('127.0.0.1', self.admin), timeout=5) as c:
-            c.sendall(b'GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n')
-            text = b''
-            while chunk := c.recv(65536):
-                text += chunk
-        m = re.search(rb'^tlsfront_config_snapshots (\d+)$', text, re.M)
+        m = re.search(rb'^tlsfront_config_snapshots (\d+)$', harness.http_get(self.admin, '/metrics')[2], re.M)
         return int(m.group(1)) if m else None
 
     def test_memory_flat_over_100_reloads(self):
