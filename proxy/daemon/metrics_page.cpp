@@ -21,6 +21,15 @@ uint64_t sum(const ListenerMetrics& metrics, auto read) {
     return total;
 }
 
+// One counter of the shard, summed over the workers.
+uint64_t sum(const ListenerMetrics& metrics, OwnedCounter ListenerShard::*counter) {
+    return sum(metrics, [counter](const ListenerShard& s) { return (s.*counter).get(); });
+}
+
+uint64_t closed(const ListenerMetrics& metrics, size_t reason) {
+    return sum(metrics, [reason](const ListenerShard& s) { return s.closed[reason].get(); });
+}
+
 void histogram(PrometheusText& out, const char* name, const ListenerMetrics& metrics,
                LatencyHistogram ListenerShard::*member) {
     std::vector<uint64_t> buckets(LatencyHistogram::upper_bounds.size());
@@ -39,32 +48,32 @@ void listener_families(PrometheusText& out, const ListenerMetricsTable& table) {
     out.family("tlsfront_connections_accepted_total", "Connections accepted", MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
         out.sample("tlsfront_connections_accepted_total", {{"listener", m.name()}},
-                   sum(m, [](const ListenerShard& s) { return s.accepted.get(); }));
+                   sum(m, &ListenerShard::accepted));
     });
     out.family("tlsfront_connections_refused_total", "Connections closed at accept", MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
         out.sample("tlsfront_connections_refused_total", {{"listener", m.name()}, {"reason", "max_connections"}},
-                   sum(m, [](const ListenerShard& s) { return s.refused_over_limit.get(); }));
+                   sum(m, &ListenerShard::refused_over_limit));
     });
     out.family("tlsfront_connections_closed_total", "Connections closed, by close reason", MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
         for (size_t r = 0; r < kCloseReasons; ++r)
             out.sample("tlsfront_connections_closed_total",
                        {{"listener", m.name()}, {"reason", to_string(static_cast<CloseReason>(r))}},
-                       sum(m, [r](const ListenerShard& s) { return s.closed[r].get(); }));
+                       closed(m, r));
     });
     out.family("tlsfront_connections_active", "Connections open now", MetricType::gauge);
     table.for_each([&](const ListenerMetrics& m) {
-        uint64_t accepted = sum(m, [](const ListenerShard& s) { return s.accepted.get(); });
-        uint64_t closed = 0;
-        for (size_t r = 0; r < kCloseReasons; ++r) closed += sum(m, [r](const ListenerShard& s) { return s.closed[r].get(); });
-        out.sample("tlsfront_connections_active", {{"listener", m.name()}}, accepted > closed ? accepted - closed : 0);
+        uint64_t accepted = sum(m, &ListenerShard::accepted);
+        uint64_t ended = 0;
+        for (size_t r = 0; r < kCloseReasons; ++r) ended += closed(m, r);
+        out.sample("tlsfront_connections_active", {{"listener", m.name()}}, accepted > ended ? accepted - ended : 0);
     });
     out.family("tlsfront_connections_idle",
                "Relayed sessions with nothing in flight and no buffer held (an IMAP IDLE is one)", MetricType::gauge);
     table.for_each([&](const ListenerMetrics& m) {
         out.sample("tlsfront_connections_idle", {{"listener", m.name()}},
-                   sum(m, [](const ListenerShard& s) { return s.idle.get(); }));
+                   sum(m, &ListenerShard::idle));
     });
     out.family("tlsfront_handshakes_total", "TLS handshakes completed", MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
@@ -90,7 +99,7 @@ void listener_families(PrometheusText& out, const ListenerMetricsTable& table) {
                MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
         out.sample("tlsfront_backend_connect_failures_total", {{"listener", m.name()}},
-                   sum(m, [](const ListenerShard& s) { return s.backend_connect_failures.get(); }));
+                   sum(m, &ListenerShard::backend_connect_failures));
     });
     out.family("tlsfront_backend_connect_duration_seconds", "Connecting to the backend", MetricType::histogram);
     table.for_each([&](const ListenerMetrics& m) {
@@ -99,9 +108,9 @@ void listener_families(PrometheusText& out, const ListenerMetricsTable& table) {
     out.family("tlsfront_bytes_total", "Plaintext bytes relayed, by direction", MetricType::counter);
     table.for_each([&](const ListenerMetrics& m) {
         out.sample("tlsfront_bytes_total", {{"listener", m.name()}, {"direction", "from_client"}},
-                   sum(m, [](const ListenerShard& s) { return s.bytes_from_client.get(); }));
+                   sum(m, &ListenerShard::bytes_from_client));
         out.sample("tlsfront_bytes_total", {{"listener", m.name()}, {"direction", "to_client"}},
-                   sum(m, [](const ListenerShard& s) { return s.bytes_to_client.get(); }));
+                   sum(m, &ListenerShard::bytes_to_client));
     });
 }
 

@@ -362,11 +362,13 @@ void Connection::on_deadline() {
 
 void Connection::abort(CloseReason reason) { close(reason); }
 
+bool Connection::quiet() const {
+    return state_ == State::relaying && !has(client_send_busy) && !has(backend_send_busy) && tls_io_.out_len == 0 &&
+           tls_io_.in_len == 0 && backend_in_len_ == 0 && backend_out_len_ == 0;
+}
+
 void Connection::say_goodbye_if_at_rest() {
-    bool at_rest = state_ == State::relaying && has(backend_spoke_last) && !has(close_notify_queued) &&
-                   !has(client_send_busy) && !has(backend_send_busy) && tls_io_.out_len == 0 &&
-                   tls_io_.in_len == 0 && backend_in_len_ == 0 && backend_out_len_ == 0;
-    if (!at_rest) return;
+    if (!quiet() || !has(backend_spoke_last) || has(close_notify_queued)) return;
     std::string_view line = shutdown_goodbye_line(listener_.config->protocol);
     ensure_client_output();
     SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
@@ -404,8 +406,8 @@ void Connection::count_close(CloseReason reason, const char* error) {
 }
 
 void Connection::update_idle_gauge() {
-    bool idle = state_ == State::relaying && !has(client_send_busy) && !has(backend_send_busy) && !tls_io_.out &&
-                !backend_out_ && client_in_buffer_ == kNoBuffer && backend_in_buffer_ == kNoBuffer;
+    bool idle = quiet() && !tls_io_.out && !backend_out_ && client_in_buffer_ == kNoBuffer &&
+                backend_in_buffer_ == kNoBuffer;
     if (idle == has(counted_idle)) return;
     if (idle) {
         metrics_.idle.add();

@@ -99,6 +99,8 @@ private:
     void refuse_backend_unavailable(int error);
     void close_after_flush(CloseReason reason, const char* error);
     void count_close(CloseReason reason, const char* error);
+    // Relaying with nothing in flight or buffered either way.
+    bool quiet() const;
     void close(CloseReason reason, const char* error = nullptr);
     void finish();
     void log_close() const;

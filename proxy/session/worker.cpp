@@ -96,16 +96,19 @@ void Worker::arm_wake() {
     io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::wake));
 }
 
-void Worker::request_stop() {
-    stop_requested_.store(true, std::memory_order_release);
+void Worker::wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
+void Worker::request_stop() {
+    stop_requested_.store(true, std::memory_order_release);
+    wake();
+}
+
 void Worker::post_update(WorkerUpdate update) {
     mailbox_.post(std::move(update));
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+    wake();
 }
 
 void Worker::run(std::promise<std::string> started) {

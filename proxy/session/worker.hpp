@@ -68,6 +68,7 @@ private:
     };
 
     SnapshotUse& current() { return *uses_.back(); }
+    void wake();  // the loop turns (from any thread)
     void add_slot(WorkerListener socket);
     void adopt(std::shared_ptr<const ConfigSnapshot> snapshot, std::vector<WorkerListener> new_sockets);
     void take_updates();
