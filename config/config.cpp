@@ -61,6 +61,15 @@ const char* to_string(TlsVersion v) {
     return "unknown";
 }
 
+const char* to_string(StartTlsMode m) {
+    switch (m) {
+        case StartTlsMode::off: return "off";
+        case StartTlsMode::required: return "required";
+        case StartTlsMode::optional: return "optional";
+    }
+    return "unknown";
+}
+
 const char* to_string(VerifyClient v) {
     switch (v) {
         case VerifyClient::off: return "off";
@@ -78,6 +87,11 @@ std::optional<ProxyTlv> proxy_tlv_from_name(std::string_view name) {
     for (const auto& [text, tlv] : names)
         if (text == name) return tlv;
     return std::nullopt;
+}
+
+ProxyTlvProfile default_proxy_tlvs(int protocol) {
+    if (protocol == static_cast<int>(MailProtocol::smtp)) return *proxy_tlv_profile("minimal");
+    return {tlv_alpn | tlv_authority | tlv_unique_id | tlv_ssl | tlv_ssl_version, 1500};
 }
 
 std::optional<ProxyTlvProfile> proxy_tlv_profile(std::string_view name) {

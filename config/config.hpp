@@ -69,6 +69,10 @@ struct TlsSettings {
 };
 
 enum class MailProtocol { imap, pop3, smtp };
+// off: implicit TLS (993, 995, 465). required: the client connects in plaintext and must upgrade
+// with STARTTLS/STLS before anything else (143, 110, 587). optional: SMTP only (25), where an MTA
+// that never says STARTTLS still delivers, over a plaintext session to the backend.
+enum class StartTlsMode : uint8_t { off, required, optional };
 enum class ProxyProtocolVersion { off, v1, v2 };
 enum class LogLevel { error = 0, warn = 1, info = 2, debug = 3 };
 enum class LogFormat { text, json };
@@ -77,9 +81,12 @@ struct ListenerConfig {
     std::string name;
     std::vector<SocketAddress> listen;  // IPv4 and/or IPv6
     MailProtocol protocol = MailProtocol::imap;
+    StartTlsMode starttls = StartTlsMode::off;
+    std::string greeting_name;  // the host name in tlsfront's own greetings before TLS
     SocketAddress backend;  // host:port or unix:/path
     ProxyProtocolVersion proxy_protocol = ProxyProtocolVersion::off;
-    uint16_t proxy_tlvs = tlv_ssl | tlv_ssl_version | tlv_unique_id;  // ProxyTlv bits ("minimal")
+    // ProxyTlv bits; without proxy_protocol_tlvs, default_proxy_tlvs(protocol).
+    uint16_t proxy_tlvs = tlv_ssl | tlv_ssl_version | tlv_unique_id;
     uint32_t proxy_header_limit = kDefaultProxyHeaderLimit;  // bytes the backend accepts
     SourcePlace proxy_protocol_place;
     std::vector<CidrRange> accept_proxy_from;  // balancers whose inbound PROXY header is trusted
@@ -131,6 +138,7 @@ struct Config {
 std::vector<std::string> named_files(const Config& config);
 
 const char* to_string(MailProtocol p);
+const char* to_string(StartTlsMode m);
 const char* to_string(ProxyProtocolVersion v);
 const char* to_string(TlsVersion v);
 const char* to_string(VerifyClient v);

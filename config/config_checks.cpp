@@ -34,16 +34,6 @@ bool is_host_label(std::string_view label) {
     return std::all_of(label.begin(), label.end(), [](char c) { return is_ascii_alnum(c) || c == '-'; });
 }
 
-bool is_host_name(std::string_view name) {
-    if (name.empty() || name.size() > max_host_name_length) return false;
-    while (true) {
-        size_t dot = name.find('.');
-        if (!is_host_label(name.substr(0, dot))) return false;
-        if (dot == std::string_view::npos) return true;
-        name.remove_prefix(dot + 1);
-    }
-}
-
 // Closes the descriptor it owns.
 struct FileDescriptor {
     int fd = -1;
@@ -81,6 +71,22 @@ void set_file_opener(FileOpener opener) { file_opener() = std::move(opener); }
 bool is_valid_listener_name(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(),
                                         [](char c) { return is_ascii_alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+bool is_host_name(std::string_view name) {
+    if (name.empty() || name.size() > max_host_name_length) return false;
+    while (true) {
+        size_t dot = name.find('.');
+        if (!is_host_label(name.substr(0, dot))) return false;
+        if (dot == std::string_view::npos) return true;
+        name.remove_prefix(dot + 1);
+    }
+}
+
+std::string system_host_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0 && is_host_name(name)) return name;
+    return "localhost";
 }
 
 LocalNameResult normalize_local_name(std::string_view text) {

@@ -13,6 +13,12 @@ namespace tlsfront::config_checks {
 // Listener names appear in logs and metrics labels: [A-Za-z0-9_.-]+.
 bool is_valid_listener_name(std::string_view name);
 
+// A DNS host name: dot-separated RFC 1123 labels, at most 253 characters.
+bool is_host_name(std::string_view name);
+
+// This machine's host name (gethostname), or "localhost" when it is not a valid host name.
+std::string system_host_name();
+
 // A [[local_name]] name lower-cased: a host name, or "*." followed by a host name. On failure
 // `name` is nullopt and `error` says why.
 struct LocalNameResult {

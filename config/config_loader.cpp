@@ -396,12 +396,14 @@ LocalAddressConfig read_local(const TableReader& table, const std::vector<LocalA
 
 // ---- [[listener]] --------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 9> listener_keys{
-    "name", "listen", "protocol", "backend", "proxy_protocol", "proxy_protocol_tlvs", "proxy_header_limit",
-    "accept_proxy_from", "tls"};
+constexpr std::array<std::string_view, 11> listener_keys{
+    "name", "listen", "protocol", "starttls", "greeting_name", "backend", "proxy_protocol", "proxy_protocol_tlvs",
+    "proxy_header_limit", "accept_proxy_from", "tls"};
 
 constexpr std::array<Choice<MailProtocol>, 3> mail_protocols{
     {{"imap", MailProtocol::imap}, {"pop3", MailProtocol::pop3}, {"smtp", MailProtocol::smtp}}};
+constexpr std::array<Choice<StartTlsMode>, 3> starttls_modes{
+    {{"off", StartTlsMode::off}, {"required", StartTlsMode::required}, {"optional", StartTlsMode::optional}}};
 constexpr std::array<Choice<ProxyProtocolVersion>, 3> proxy_protocol_versions{
     {{"off", ProxyProtocolVersion::off}, {"v1", ProxyProtocolVersion::v1}, {"v2", ProxyProtocolVersion::v2}}};
 
@@ -418,6 +420,7 @@ public:
         listener.name = read_name(table);
         listener.listen = read_listen(table, listener.name);
         listener.protocol = choose(table, table.require("protocol"), mail_protocols);
+        read_starttls(table, listener);
         listener.backend = read_address(table.placed_string_of(table.require("backend")), "backend", true, true);
         read_proxy_protocol(table, listener);
         if (auto field = table.find("accept_proxy_from"))
@@ -442,8 +445,29 @@ private:
         SourcePlace place;
     };
 
+    // starttls, and greeting_name for the greetings tlsfront itself sends before TLS.
+    static void read_starttls(const TableReader& table, ListenerConfig& listener) {
+        if (auto field = table.find("starttls")) {
+            listener.starttls = choose(table, *field, starttls_modes);
+            if (listener.starttls == StartTlsMode::optional && listener.protocol != MailProtocol::smtp)
+                table.fail_at(*field, "starttls = \"optional\" is only for protocol \"smtp\" (port 25, where "
+                                      "MTA-to-MTA delivery must work without TLS); an " +
+                                          std::string(to_string(listener.protocol)) +
+                                          " listener takes \"required\" or \"off\"");
+        }
+        listener.greeting_name = config_checks::system_host_name();
+        if (auto field = table.find("greeting_name")) {
+            listener.greeting_name = table.string_of(*field);
+            if (!config_checks::is_host_name(listener.greeting_name))
+                table.fail_at(*field, "'greeting_name' " + quoted(listener.greeting_name) + " is not a host name");
+        }
+    }
+
     // proxy_protocol, and which TLVs (a profile name or a list of TLV names) within what size.
     static void read_proxy_protocol(const TableReader& table, ListenerConfig& listener) {
+        ProxyTlvProfile defaults = default_proxy_tlvs(static_cast<int>(listener.protocol));
+        listener.proxy_tlvs = defaults.tlvs;
+        listener.proxy_header_limit = defaults.header_limit;
         listener.proxy_protocol_place = table.place();
         if (auto field = table.find("proxy_protocol")) {
             listener.proxy_protocol = choose(table, *field, proxy_protocol_versions);

@@ -35,6 +35,11 @@ struct ProxyTlvProfile {
     uint32_t header_limit;
 };
 std::optional<ProxyTlvProfile> proxy_tlv_profile(std::string_view name);
+// The set a listener sends without proxy_protocol_tlvs (protocol: 0 imap, 1 pop3, 2 smtp, as
+// MailProtocol). IMAP and POP3 backends are mostly Dovecot, which reads SSL + VERSION (a
+// "secured" login), AUTHORITY (local_name) and ALPN within its 1500 bytes; SMTP backends include
+// Exim (232 bytes), so SMTP keeps "minimal".
+ProxyTlvProfile default_proxy_tlvs(int protocol);
 constexpr uint32_t kDefaultProxyHeaderLimit = 232;  // Exim's, the smallest of the common daemons
 
 }  // namespace tlsfront

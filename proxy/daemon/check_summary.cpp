@@ -47,8 +47,10 @@ void print_check_summary(const ConfigSnapshot& prepared, std::ostream& out) {
     for (const auto& listener : config.listeners) {
         std::vector<std::string> listen;
         for (const auto& address : listener.listen) listen.push_back(address.to_string());
-        out << "listener " << listener.name << " protocol=" << to_string(listener.protocol)
-            << " listen=" << join(listen) << " backend=" << listener.backend.to_string()
+        out << "listener " << listener.name << " protocol=" << to_string(listener.protocol);
+        if (listener.starttls != StartTlsMode::off)
+            out << " starttls=" << to_string(listener.starttls) << " greeting_name=" << listener.greeting_name;
+        out << " listen=" << join(listen) << " backend=" << listener.backend.to_string()
             << " proxy_protocol=" << to_string(listener.proxy_protocol)
             << " min_version=" << to_string(listener.tls.min_version)
             << " session_tickets=" << (listener.tls.session_tickets ? "on" : "off") << '\n';
