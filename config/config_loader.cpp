@@ -451,9 +451,8 @@ private:
             listener.starttls = choose(table, *field, starttls_modes);
             if (listener.starttls == StartTlsMode::optional && listener.protocol != MailProtocol::smtp)
                 table.fail_at(*field, "starttls = \"optional\" is only for protocol \"smtp\" (port 25, where "
-                                      "MTA-to-MTA delivery must work without TLS); an " +
-                                          std::string(to_string(listener.protocol)) +
-                                          " listener takes \"required\" or \"off\"");
+                                      "MTA-to-MTA delivery must work without TLS); use \"required\" with protocol \"" +
+                                          std::string(to_string(listener.protocol)) + "\"");
         }
         listener.greeting_name = config_checks::system_host_name();
         if (auto field = table.find("greeting_name")) {

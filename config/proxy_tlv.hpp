@@ -26,7 +26,7 @@ enum ProxyTlv : uint16_t {
 std::optional<ProxyTlv> proxy_tlv_from_name(std::string_view name);
 
 // Named TLV sets, each with the header size limit of the daemon it is named after:
-//   "minimal" (the default): SSL + VERSION + UNIQUE_ID; fits Exim's 232 bytes.
+//   "minimal" (the SMTP default): SSL + VERSION + UNIQUE_ID; fits Exim's 232 bytes.
 //   "dovecot": ALPN, AUTHORITY (Dovecot's local_name), UNIQUE_ID, SSL + every sub-TLV; 1500 bytes.
 //   "postfix": none (Postfix 3.7 skips every TLV); 536 bytes.
 //   "none": none; 232 bytes.

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <optional>
 
+#include "proxy/common/ascii.hpp"
+
 namespace tlsfront {
 namespace {
 
@@ -24,13 +26,6 @@ bool is_token_char(char c) {
 }
 
 bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -65,7 +60,7 @@ std::string_view byte_fault(std::string_view text, bool unfinished) {
 // The path of an origin-form ("/metrics?x") or absolute-form ("http://host/metrics") target.
 std::optional<std::string_view> target_path(std::string_view target) {
     for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
-        if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme)) {
+        if (target.size() >= scheme.size() && ascii_iequals(target.substr(0, scheme.size()), scheme)) {
             size_t slash = target.find('/', scheme.size());
             target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
             break;
@@ -122,7 +117,7 @@ std::string_view header_fault(std::string_view line, unsigned& host_fields) {
         auto byte = static_cast<unsigned char>(c);
         if ((byte < 0x20 && c != '\t') || byte == 0x7f) return "control byte in a header value";
     }
-    if (iequals(name, "host")) ++host_fields;
+    if (ascii_iequals(name, "host")) ++host_fields;
     return {};
 }
 

@@ -76,11 +76,12 @@ private:
     unsigned commands_ = 0;
 };
 
-// The per-protocol command handling, one line (without its end) at a time; `helo_seen` is SMTP's
-// state (EHLO/HELO accepted). Each appends its reply and returns the outcome.
+// The per-protocol command handling, one line (without its end) at a time. Each appends its reply
+// and returns the outcome. SMTP: `helo_seen` says an EHLO/HELO was accepted before; `accepted_helo`
+// is set when this line is one.
 PreTlsStep imap_pre_tls_command(std::string_view line, std::string_view name, std::string& reply);
 PreTlsStep pop3_pre_tls_command(std::string_view line, std::string_view name, std::string& reply);
-PreTlsStep smtp_pre_tls_command(std::string_view line, std::string_view name, StartTlsMode mode, bool& helo_seen,
-                                std::string& reply);
+PreTlsStep smtp_pre_tls_command(std::string_view line, std::string_view name, StartTlsMode mode, bool helo_seen,
+                                bool& accepted_helo, std::string& reply);
 
 }  // namespace tlsfront

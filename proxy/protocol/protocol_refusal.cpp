@@ -21,4 +21,13 @@ std::string_view shutdown_goodbye_line(MailProtocol protocol) {
     return "";
 }
 
+std::string_view starttls_timeout_line(MailProtocol protocol) {
+    switch (protocol) {
+    case MailProtocol::imap: return "* BYE Timed out waiting for STARTTLS\r\n";
+    case MailProtocol::pop3: return "-ERR Timed out waiting for STLS\r\n";
+    case MailProtocol::smtp: return "421 4.4.2 Timed out waiting for STARTTLS\r\n";
+    }
+    return "";
+}
+
 }  // namespace tlsfront

@@ -13,9 +13,14 @@ namespace tlsfront {
 size_t write_backend_proxy_header(std::span<uint8_t> out, const ListenerConfig& listener, const SSL* ssl,
                                   const SocketAddress& client, const SocketAddress& local, uint64_t connection_id) {
     if (listener.proxy_protocol == ProxyProtocolVersion::v1) return write_proxy_v1(out, client, local);
-    SessionFacts session = describe_session(ssl);
     char id[24];
     auto id_end = std::to_chars(id, id + sizeof id, connection_id, 16).ptr;  // as in the log line
+    if (!ssl) {  // an SMTP session without TLS: no TLS facts to tell
+        TlsFacts facts;
+        facts.unique_id = std::string_view(id, static_cast<size_t>(id_end - id));
+        return write_proxy_v2(out, client, local, facts, listener.proxy_tlvs & tlv_unique_id);
+    }
+    SessionFacts session = describe_session(ssl);
     TlsFacts facts;
     facts.alpn = session.alpn;
     facts.sni = session.sni;

@@ -1,5 +1,6 @@
 // The PROXY header tlsfront sends to its backend: the client's address, the address it
-// connected to, and the TLS facts of the finished handshake as the listener's TLVs.
+// connected to, and the TLS facts of the finished handshake as the listener's TLVs (ssl null: an
+// SMTP session that never started TLS, which gets no TLS TLVs).
 #pragma once
 
 #include <openssl/ssl.h>

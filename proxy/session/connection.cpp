@@ -1,4 +1,5 @@
-// Connection life cycle: accept -> TLS handshake -> backend connect -> (relay) -> close and log.
+// Connection life cycle: accept -> (STARTTLS dialogue) -> TLS handshake -> backend connect ->
+// (backend greeting) -> relay -> close and log.
 #include "proxy/session/connection.hpp"
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include "proxy/net/backend_connector.hpp"
 #include "proxy/session/backend_proxy_header.hpp"
 #include "proxy/session/listener_metrics.hpp"
+#include "proxy/session/starttls_phase.hpp"
 #include "proxy/protocol/proxy_header.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/protocol/protocol_refusal.hpp"
@@ -36,6 +38,11 @@ const char* to_string(CloseReason reason) {
     case CloseReason::drained: return "drained";
     case CloseReason::proxy_header_invalid: return "proxy_header_invalid";
     case CloseReason::proxy_header_timeout: return "proxy_header_timeout";
+    case CloseReason::starttls_quit: return "starttls_quit";
+    case CloseReason::starttls_line_too_long: return "starttls_line_too_long";
+    case CloseReason::starttls_too_many_commands: return "starttls_too_many_commands";
+    case CloseReason::starttls_timeout: return "starttls_timeout";
+    case CloseReason::backend_refused: return "backend_refused";
     }
     return "unknown";
 }
@@ -50,7 +57,7 @@ uint64_t monotonic_us() {
 
 }  // namespace
 
-static_assert(static_cast<size_t>(CloseReason::proxy_header_timeout) + 1 == kCloseReasons);
+static_assert(static_cast<size_t>(CloseReason::backend_refused) + 1 == kCloseReasons);
 
 Connection::Connection(Worker& worker, SnapshotUse& use, const ListenerRuntime& listener, ListenerShard& metrics,
                        UniqueFd client, const SocketAddress& peer, uint64_t id)
@@ -77,17 +84,32 @@ Connection::~Connection() {
     if (backend_out_) worker_.send_buffers().release(backend_out_);
 }
 
+// The handshake_timeout deadline armed here covers the PROXY header, the STARTTLS dialogue and
+// the handshake together: a client gets that long to reach TLS, however it spends it.
 void Connection::start() {
-    ssl_ = listener_.tls->new_session(client_.get());
-    if (!ssl_ || !attach_transport(ssl_.get(), &tls_io_)) return close(CloseReason::tls_error, "out of memory");
+    bool starttls = listener_.config->starttls != StartTlsMode::off;
+    if (!starttls && !start_tls_session()) return;
+    use_.handshake_deadlines.arm(*this, worker_.now_ms());
     // Only a configured balancer may say who the client is; from anyone else a PROXY header is
-    // just bytes that are not a ClientHello, and the handshake refuses them.
+    // just bytes that are not a ClientHello (or a command), and is refused as such.
     const auto& trusted = listener_.config->accept_proxy_from;
     SocketAddress peer = load(peer_);
     if (std::any_of(trusted.begin(), trusted.end(), [&](const CidrRange& range) { return range.contains(peer); }))
         state_ = State::proxy_header;
-    use_.handshake_deadlines.arm(*this, worker_.now_ms());
+    else if (starttls)
+        begin_starttls();
     arm_client_receive();
+}
+
+// The handshake and backend-connect latencies are measured from here, not from the accept: a
+// STARTTLS client's plaintext dialogue is its own time, not the handshake's.
+void Connection::restart_phase_clock() { phase_started_us_ = monotonic_us(); }
+
+bool Connection::start_tls_session() {
+    ssl_ = listener_.tls->new_session(client_.get());
+    if (ssl_ && attach_transport(ssl_.get(), &tls_io_)) return true;
+    close(CloseReason::tls_error, "out of memory");
+    return false;
 }
 
 void Connection::submit(IoOp op) {
@@ -172,6 +194,8 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
         return;
     }
     if (state_ == State::proxy_header) return read_proxy_header(static_cast<uint32_t>(result));
+    if (state_ == State::starttls)
+        return read_pre_tls(worker_.receive_buffers().data(client_in_buffer_), static_cast<uint32_t>(result));
     tls_io_.in = worker_.receive_buffers().data(client_in_buffer_);
     tls_io_.in_len = static_cast<uint32_t>(result);
     if (state_ == State::handshake) return continue_handshake();
@@ -179,7 +203,7 @@ void Connection::on_client_received(int result, uint32_t cqe_flags) {
         use_.idle_deadlines.arm(*this, worker_.now_ms());
         pump_client_to_backend();
     }
-    // While connecting, the bytes wait in the buffer until the backend is there.
+    // While connecting (or swallowing the backend's greeting), the bytes wait in the buffer.
 }
 
 // SMTP and POP3 clients often hang up right after the server's goodbye, without reading our
@@ -252,6 +276,7 @@ void Connection::on_backend_connected(int result) {
     if (result == -ECANCELED) return refuse_backend_unavailable(ETIMEDOUT);
     if (result < 0) return refuse_backend_unavailable(-result);
     metrics_.backend_connect_latency.observe(monotonic_us() - phase_started_us_);
+    if (listener_.config->starttls != StartTlsMode::off) return begin_backend_greeting();
     state_ = State::relaying;
     use_.idle_deadlines.arm(*this, worker_.now_ms());
     arm_backend_receive();
@@ -305,6 +330,16 @@ void Connection::read_proxy_header(uint32_t received) {
         store(local_, *parsed.destination);
         set(local_from_header);
     }
+    if (listener_.config->starttls != StartTlsMode::off) {
+        std::string early(reinterpret_cast<const char*>(bytes.data()) + parsed.consumed, bytes.size() - parsed.consumed);
+        release_client_input();
+        if (backend_out_) worker_.send_buffers().release(backend_out_);
+        backend_out_ = nullptr;
+        backend_out_len_ = 0;
+        begin_starttls();
+        if (early.empty()) return arm_client_receive();
+        return read_pre_tls(reinterpret_cast<const uint8_t*>(early.data()), static_cast<uint32_t>(early.size()));
+    }
     state_ = State::handshake;
     tls_io_.in = bytes.data() + parsed.consumed;
     tls_io_.in_len = static_cast<uint32_t>(bytes.size() - parsed.consumed);
@@ -322,13 +357,25 @@ void Connection::refuse_backend_unavailable(int error) {
         .field("error", cause);
     backend_.reset();
     release_client_input();
-    std::string_view line = backend_unavailable_line(listener_.config->protocol);
-    if (!has(client_send_busy)) {
-        ensure_client_output();
-        SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
-        SSL_shutdown(ssl_.get());
+    end_with_line(backend_unavailable_line(listener_.config->protocol), CloseReason::backend_unreachable, cause);
+}
+
+void Connection::write_to_client(std::string_view bytes) {
+    ensure_client_output();
+    if (ssl_) {
+        if (SSL_is_init_finished(ssl_.get())) SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size()));
+        return;  // mid-handshake nothing may go out but the handshake
     }
-    close_after_flush(CloseReason::backend_unreachable, cause);
+    size_t n = std::min<size_t>(bytes.size(), tls_io_.out_room());
+    std::memcpy(tls_io_.out + tls_io_.out_len, bytes.data(), n);
+    tls_io_.out_len += static_cast<uint32_t>(n);
+}
+
+// The protocol's last word (and close_notify once TLS is up), then the close.
+void Connection::end_with_line(std::string_view line, CloseReason reason, const char* error) {
+    write_to_client(line);
+    if (ssl_ && SSL_is_init_finished(ssl_.get())) SSL_shutdown(ssl_.get());
+    close_after_flush(reason, error);
 }
 
 // Sends what is queued for the client (an alert, a refusal, close_notify), then closes. The
@@ -346,6 +393,7 @@ void Connection::close_after_flush(CloseReason reason, const char* error) {
 void Connection::on_deadline() {
     switch (state_) {
     case State::proxy_header: return close(CloseReason::proxy_header_timeout);
+    case State::starttls: return on_starttls_deadline();
     case State::handshake: return close(CloseReason::handshake_timeout);
     case State::connecting:
         // The connect is still in flight: cancelling it completes it with -ECANCELED.
@@ -354,6 +402,7 @@ void Connection::on_deadline() {
             io_uring_sqe_set_data64(sqe, make_user_data(nullptr, IoOp::ignore));
         }
         return;
+    case State::greeting: return refuse_backend("greeting_timeout");
     case State::relaying: return close(CloseReason::idle_timeout);
     case State::flushing: return close(reason_, error_);
     default: return;
@@ -369,12 +418,8 @@ bool Connection::quiet() const {
 
 void Connection::say_goodbye_if_at_rest() {
     if (!quiet() || !has(backend_spoke_last) || has(close_notify_queued)) return;
-    std::string_view line = shutdown_goodbye_line(listener_.config->protocol);
-    ensure_client_output();
-    SSL_write(ssl_.get(), line.data(), static_cast<int>(line.size()));
-    SSL_shutdown(ssl_.get());
     set(close_notify_queued);
-    close_after_flush(CloseReason::drained, nullptr);
+    end_with_line(shutdown_goodbye_line(listener_.config->protocol), CloseReason::drained, nullptr);
 }
 
 void Connection::close(CloseReason reason, const char* error) {
@@ -397,7 +442,8 @@ void Connection::count_close(CloseReason reason, const char* error) {
     metrics_.closed[static_cast<size_t>(reason)].add();
     if (has(counted_idle)) metrics_.idle.sub();
     clear(counted_idle);
-    bool before_tls = state_ <= State::handshake;
+    // The STARTTLS dialogue's own ends (QUIT, limits) are not handshake failures.
+    bool before_tls = state_ == State::proxy_header || state_ == State::handshake;
     if (!before_tls && !(state_ == State::flushing && reason == CloseReason::handshake_failed)) return;
     HandshakeFailure cause = classify_handshake_failure(
         reason == CloseReason::handshake_timeout, reason == CloseReason::client_disconnected,
@@ -440,13 +486,15 @@ void Connection::log_close() const {
         .field("listener", listener_.config->name)
         .field("client", client)
         .field("sni", sni ? sni : "-")
-        .field("tls", established ? SSL_get_version(ssl_.get()) : "-")
+        .field("tls", has(plaintext) ? "none" : established ? SSL_get_version(ssl_.get()) : "-")
         .field("cipher", cipher ? SSL_CIPHER_standard_name(cipher) : "-")
         .field("bytes_in", bytes_in_)
         .field("bytes_out", bytes_out_)
         .field("duration_ms", worker_.now_ms() - started_ms_)
         .field("reason", to_string(reason_));
     if (error_) line.field("error", error_);
+    if (listener_.config->starttls != StartTlsMode::off)
+        line.field("starttls_discarded", static_cast<uint64_t>(starttls_discarded_));
     if (established) {
         std::string cn = client_common_name(ssl_.get());
         if (!cn.empty()) line.field("client_cn", cn);

@@ -1,13 +1,16 @@
 // Connection: one client from accept to close. It owns the client socket, the TLS session and the
 // backend socket, and moves through handshake -> backend connect -> relay -> close, driven by the
 // io_uring completions its Worker hands it. connection.cpp has the life cycle, connection_relay.cpp
-// the two relay directions with backpressure and half-close.
+// the two relay directions with backpressure and half-close, connection_starttls.cpp the plaintext
+// dialogue before STARTTLS and the backend greeting that tlsfront swallows after it.
 #pragma once
 
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <memory>
+#include <string_view>
 
 #include "config/socket_address.hpp"
 #include "proxy/net/deadline_list.hpp"
@@ -21,6 +24,7 @@ class Worker;
 struct ListenerRuntime;
 struct ListenerShard;
 struct SnapshotUse;
+struct StartTlsPhase;
 
 enum class CloseReason : uint8_t {
     done,
@@ -36,6 +40,11 @@ enum class CloseReason : uint8_t {
     drained,  // sent the protocol's goodbye during a drain
     proxy_header_invalid,  // a trusted balancer sent a malformed PROXY header
     proxy_header_timeout,
+    starttls_quit,               // LOGOUT/QUIT before STARTTLS
+    starttls_line_too_long,      // a command line over the protocol's limit before STARTTLS
+    starttls_too_many_commands,  // more commands than allowed before STARTTLS
+    starttls_timeout,            // no STARTTLS and handshake within handshake_timeout
+    backend_refused,             // the backend greeted with an error (or not at all)
 };
 const char* to_string(CloseReason reason);
 
@@ -71,8 +80,20 @@ public:
 
 private:
     // proxy_header: reading a trusted balancer's PROXY header, before the TLS handshake.
+    // starttls: tlsfront's own plaintext dialogue until STARTTLS (STARTTLS listeners).
+    // greeting: swallowing the backend's greeting, which the client must not see twice.
     // flushing: a last message (alert, refusal, close_notify) goes out, then the connection closes.
-    enum class State : uint8_t { proxy_header, handshake, connecting, relaying, flushing, closing, closed };
+    enum class State : uint8_t {
+        proxy_header,
+        starttls,
+        handshake,
+        connecting,
+        greeting,
+        relaying,
+        flushing,
+        closing,
+        closed
+    };
     enum Flag : uint16_t {
         client_recv_armed = 1 << 0,
         backend_recv_armed = 1 << 1,
@@ -86,6 +107,7 @@ private:
         local_from_header = 1 << 9,  // local_ holds the destination a balancer's PROXY header named
         backend_spoke_last = 1 << 10,  // the last bytes relayed came from the backend and ended a line
         counted_idle = 1 << 11,        // counted in the listener's idle gauge
+        plaintext = 1 << 12,           // SMTP optional without STARTTLS: relayed without TLS
     };
     bool has(Flag f) const { return flags_ & f; }
     void set(Flag f) { flags_ |= f; }
@@ -97,6 +119,7 @@ private:
     void connect_backend();
     void on_backend_connected(int result);
     void refuse_backend_unavailable(int error);
+    void refuse_backend(const char* error);
     void close_after_flush(CloseReason reason, const char* error);
     void count_close(CloseReason reason, const char* error);
     // Relaying with nothing in flight or buffered either way.
@@ -112,6 +135,20 @@ private:
     CloseReason client_failure_reason() const;
     void read_proxy_header(uint32_t received);
     void send_proxy_header();
+    bool start_tls_session();
+    void restart_phase_clock();
+    // To the client as it is now: sealed once TLS is up, as is before (and without) it.
+    void write_to_client(std::string_view bytes);
+    void end_with_line(std::string_view line, CloseReason reason, const char* error);
+
+    // connection_starttls.cpp: before STARTTLS and the backend greeting after it
+    void begin_starttls();
+    void read_pre_tls(const uint8_t* data, uint32_t size);
+    void on_starttls_deadline();
+    void begin_backend_greeting();
+    void read_backend_greeting(const uint8_t* data, uint32_t size);
+    void finish_backend_greeting(std::string_view leftover);
+    void queue_to_backend(std::string_view bytes);
 
     // connection_relay.cpp: the relay
     void pump_client_to_backend();
@@ -126,6 +163,9 @@ private:
     void release_idle_output();
     void maybe_done();
     bool handle_ssl_error(int ret, const char* during);
+    // The plaintext relay's SSL_read and SSL_write: bytes moved (-1: none to take).
+    int take_plaintext(uint8_t* to, uint32_t room);
+    int put_plaintext(const uint8_t* from, uint32_t size);
 
     Worker& worker_;
     SnapshotUse& use_;
@@ -134,6 +174,7 @@ private:
     UniqueFd client_;
     UniqueFd backend_;
     bssl::UniquePtr<SSL> ssl_;
+    std::unique_ptr<StartTlsPhase> starttls_;  // STARTTLS listeners, until the relay starts
     TlsTransport tls_io_;  // ciphertext in (ring buffer) and out (pool block)
     uint32_t client_sent_ = 0;
     uint16_t client_in_buffer_ = kNoBuffer;
@@ -153,6 +194,7 @@ private:
     uint64_t phase_started_us_;  // precise clock: accept, then handshake end (for the latency histograms)
     uint64_t bytes_in_ = 0;   // plaintext client -> backend
     uint64_t bytes_out_ = 0;  // plaintext backend -> client
+    uint32_t starttls_discarded_ = 0;  // bytes sent after STARTTLS, before the handshake: dropped
     // IPv4 or IPv6, compactly (sockaddr_storage would be 128 bytes per connection).
     union CompactAddress {
         sockaddr sa;

@@ -5,6 +5,8 @@
 //   backend -> client: plaintext lands in a ring buffer, SSL_write seals into a send block.
 // Half-close: client EOF (close_notify or FIN) -> shutdown(SHUT_WR) toward the backend; backend
 // EOF -> close_notify and FIN toward the client; each direction ends on its own.
+// An SMTP session that never started TLS (flag plaintext) is relayed the same way, copying instead
+// of sealing and opening.
 #include <openssl/err.h>
 #include <sys/socket.h>
 
@@ -89,7 +91,8 @@ void Connection::pump_client_to_backend() {
         uint32_t room = worker_.send_buffers().block_size() - backend_out_len_;
         if (room == 0) break;
         ensure_client_output();  // SSL_read may have to answer (a KeyUpdate, say)
-        int n = SSL_read(ssl_.get(), backend_out_ + backend_out_len_, static_cast<int>(room));
+        int n = has(plaintext) ? take_plaintext(backend_out_ + backend_out_len_, room)
+                               : SSL_read(ssl_.get(), backend_out_ + backend_out_len_, static_cast<int>(room));
         if (n > 0) {
             backend_out_len_ += static_cast<uint32_t>(n);
             bytes_in_ += static_cast<uint64_t>(n);
@@ -97,7 +100,7 @@ void Connection::pump_client_to_backend() {
             clear(backend_spoke_last);
             continue;
         }
-        int error = SSL_get_error(ssl_.get(), n);
+        int error = has(plaintext) ? SSL_ERROR_WANT_READ : SSL_get_error(ssl_.get(), n);
         if (error == SSL_ERROR_ZERO_RETURN) {
             client_done = true;  // close_notify
         } else if (error == SSL_ERROR_WANT_READ) {
@@ -143,6 +146,13 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
     }
     if (state_ >= State::flushing) return release_backend_input();
     if (result == -ENOBUFS) return worker_.wait_for_receive_buffer(*this, IoOp::backend_recv);
+    if (state_ == State::greeting) {
+        if (result > 0)
+            return read_backend_greeting(worker_.receive_buffers().data(backend_in_buffer_),
+                                         static_cast<uint32_t>(result));
+        release_backend_input();
+        return refuse_backend(result == 0 ? "closed before its greeting" : strerrorname_np(-result));
+    }
     if (result < 0) {
         release_backend_input();
         return close(CloseReason::backend_error, strerrorname_np(-result));
@@ -161,12 +171,13 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
 void Connection::pump_backend_to_client() {
     if (state_ != State::relaying || has(client_send_busy) || has(close_notify_queued)) return;
     ensure_client_output();
-    const size_t overhead = SSL_max_seal_overhead(ssl_.get());
+    const size_t overhead = has(plaintext) ? 0 : SSL_max_seal_overhead(ssl_.get());
     const uint8_t* plain = backend_in_len_ ? worker_.receive_buffers().data(backend_in_buffer_) : nullptr;
     while (backend_in_len_ > 0 && tls_io_.out_room() > overhead) {
         uint32_t chunk = std::min<uint32_t>(backend_in_len_, static_cast<uint32_t>(tls_io_.out_room() - overhead));
         chunk = std::min<uint32_t>(chunk, SSL3_RT_MAX_PLAIN_LENGTH);
-        int n = SSL_write(ssl_.get(), plain + backend_in_offset_, static_cast<int>(chunk));
+        int n = has(plaintext) ? put_plaintext(plain + backend_in_offset_, chunk)
+                               : SSL_write(ssl_.get(), plain + backend_in_offset_, static_cast<int>(chunk));
         if (n <= 0) {
             if (!handle_ssl_error(n, "write")) return;
             break;
@@ -180,13 +191,32 @@ void Connection::pump_backend_to_client() {
     }
     if (backend_in_len_ == 0) release_backend_input();
     if (backend_in_len_ == 0 && has(backend_eof) && tls_io_.out_room() > overhead) {
-        SSL_shutdown(ssl_.get());  // queues close_notify; FIN follows once it is sent
+        if (!has(plaintext)) SSL_shutdown(ssl_.get());  // queues close_notify; FIN follows once it is sent
         set(close_notify_queued);
+        if (tls_io_.out_len == 0) {  // plaintext with nothing left to send: the FIN goes now
+            ::shutdown(client_.get(), SHUT_WR);
+            set(client_write_shut);
+        }
     }
     if (tls_io_.out_len > 0) return flush_to_client();
     if (backend_in_len_ == 0) arm_backend_receive();
     release_idle_output();
     maybe_done();
+}
+
+int Connection::take_plaintext(uint8_t* to, uint32_t room) {
+    uint32_t n = std::min(room, tls_io_.in_len);
+    if (n == 0) return -1;
+    std::memcpy(to, tls_io_.in, n);
+    tls_io_.in += n;
+    tls_io_.in_len -= n;
+    return static_cast<int>(n);
+}
+
+int Connection::put_plaintext(const uint8_t* from, uint32_t size) {
+    std::memcpy(tls_io_.out + tls_io_.out_len, from, size);  // size fits: the caller checked out_room
+    tls_io_.out_len += size;
+    return static_cast<int>(size);
 }
 
 // Both directions have ended: the client's EOF reached the backend, and the backend's EOF

@@ -63,7 +63,7 @@ const char* to_string(HandshakeFailure failure);
 // From the close reason and BoringSSL's reason string (ERR_reason_error_string).
 HandshakeFailure classify_handshake_failure(bool timed_out, bool client_closed, bool proxy_header, const char* error);
 
-inline constexpr size_t kCloseReasons = 13;  // CloseReason's values (connection.hpp)
+inline constexpr size_t kCloseReasons = 18;  // CloseReason's values (connection.hpp)
 
 struct alignas(64) ListenerShard {
     OwnedCounter accepted;

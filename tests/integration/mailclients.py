@@ -1,8 +1,8 @@
 """Real mail clients pointed at a tlsfront listener on 127.0.0.1 under a host name (SNI and
 certificate verification use the name, the TCP connection goes to 127.0.0.1, optionally from
 another loopback source address so the backend can tell the client apart from the proxy):
-curl, Python imaplib/poplib/smtplib, swaks, openssl s_client, and a line-oriented runner for
-clients that quit on stdin EOF (gnutls-cli)."""
+curl, Python imaplib/poplib/smtplib (implicit TLS or plaintext for STARTTLS), swaks, openssl
+s_client, and a line-oriented runner for clients that quit on stdin EOF (gnutls-cli)."""
 import imaplib
 import poplib
 import smtplib
@@ -44,6 +44,28 @@ def smtp_ssl(port, ctx, name=NAME, source=None, timeout=10, local_hostname='py.e
     return SMTP_SSL_At(name, port, context=ctx, timeout=timeout, local_hostname=local_hostname)
 
 
+def imap4(port, name=NAME, source=None, timeout=10):
+    """Plaintext IMAP to a STARTTLS listener; starttls(ssl_context=ctx) then verifies `name`."""
+    class IMAP4_At(imaplib.IMAP4):
+        def _create_socket(self, t):
+            return _connect(port, t, source)
+    return IMAP4_At(name, port, timeout=timeout)
+
+
+def pop3(port, name=NAME, source=None, timeout=10):
+    class POP3_At(poplib.POP3):
+        def _create_socket(self, t):
+            return _connect(port, t, source)
+    return POP3_At(name, port, timeout=timeout)
+
+
+def smtp(port, name=NAME, source=None, timeout=10, local_hostname='py.example'):
+    class SMTP_At(smtplib.SMTP):
+        def _get_socket(self, host, p, t):
+            return _connect(port, t, source)
+    return SMTP_At(name, port, timeout=timeout, local_hostname=local_hostname)
+
+
 def quietly(call):
     """For logout/quit in finally blocks: the session may already be gone."""
     try:
@@ -65,16 +87,18 @@ def curl(cafile, port, scheme, url_path, name=NAME, user=(dovecot.USER, dovecot.
     return r.returncode, r.stdout.decode(errors='replace'), r.stderr.decode(errors='replace')
 
 
-def swaks(port, cafile, name=NAME, extra=()):
-    """swaks with implicit TLS (--tlsc), SNI and chain verification. Returns the CompletedProcess."""
-    return run(['swaks', '--server', ADDR, '--port', str(port), '--tlsc', '--tls-sni', name,
-                '--tls-verify', '--tls-ca-path', cafile, '--timeout', '15', *extra],
+def swaks(port, cafile, name=NAME, extra=(), tls='--tlsc'):
+    """swaks with implicit TLS (--tlsc), or STARTTLS (tls='--tls'), SNI and chain verification; or
+    plaintext (tls=None). Returns the CompletedProcess."""
+    tls_args = [tls, '--tls-sni', name, '--tls-verify', '--tls-ca-path', cafile] if tls else []
+    return run(['swaks', '--server', ADDR, '--port', str(port), *tls_args, '--timeout', '15', *extra],
                timeout=30 * harness.time_scale())
 
 
 def s_client_script(port, cafile, script, name=NAME, extra=()):
     """openssl s_client -quiet (waits until the server closes: end the script with LOGOUT/QUIT),
-    with SNI and chain + host name verification. Returns (rc, stdout, stderr)."""
+    with SNI and chain + host name verification; extra=['-starttls', 'imap'] for STARTTLS.
+    Returns (rc, stdout, stderr)."""
     r = run(['openssl', 's_client', '-connect', f'{ADDR}:{port}', '-servername', name, '-CAfile', cafile,
              '-verify_return_error', '-verify_hostname', name, '-quiet', *extra],
             input=script, timeout=15 * harness.time_scale())

@@ -1,7 +1,7 @@
 """PROXY protocol end to end (README "PROXY protocol").
 
 - DovecotProxyTest: a real Dovecot 2.3 with `haproxy = yes` listeners and disable_plaintext_auth:
-  a login through tlsfront is secured only with the v2 SSL TLV ("dovecot" and "minimal" profiles);
+  a login through tlsfront is secured only with the v2 SSL TLV ("dovecot", "minimal", the default);
   v1 and "none" get LOGINDISABLED. Dovecot's log shows the client's address (the test binds it to
   127.0.0.x) and port from the header, the SNI as local_name, and "secured".
 - HeaderDumpTest: a Python backend that records the raw header: one piece, before any client
@@ -47,7 +47,8 @@ class DovecotProxyTest(unittest.TestCase):
         'pop3s_v2': ('pop3', 'pop3_proxy_port', 'v2', 'dovecot'),
         'imaps_v1': ('imap', 'imap_proxy_port', 'v1', None),
         'pop3s_v1': ('pop3', 'pop3_proxy_port', 'v1', None),
-        'imaps_minimal': ('imap', 'imap_proxy_port', 'v2', None),  # the default profile
+        'imaps_minimal': ('imap', 'imap_proxy_port', 'v2', 'minimal'),
+        'imaps_default': ('imap', 'imap_proxy_port', 'v2', None),  # IMAP's default: what Dovecot reads
         'pop3s_none': ('pop3', 'pop3_proxy_port', 'v2', 'none'),
         'imaps_none': ('imap', 'imap_proxy_port', 'v2', 'none'),
     }
@@ -105,8 +106,12 @@ class DovecotProxyTest(unittest.TestCase):
         self.assert_secured_login('pop3s_v2', '127.0.0.9')
 
     def test_imap_v2_minimal_profile_login_secured(self):
-        """The default profile has the SSL TLV (secured) but no AUTHORITY (no local_name)."""
+        """"minimal" has the SSL TLV (secured) but no AUTHORITY (no local_name)."""
         self.assert_secured_login('imaps_minimal', '127.0.0.11', local_name=None)
+
+    def test_imap_v2_default_tlvs_login_secured_with_local_name(self):
+        """Without proxy_protocol_tlvs an IMAP listener sends AUTHORITY too: Dovecot learns the SNI."""
+        self.assert_secured_login('imaps_default', '127.0.0.12')
 
     def test_imaplib_v2_select(self):
         """Python imaplib with SNI and verification, bound to 127.0.0.12, through the v2 listener."""
@@ -190,7 +195,9 @@ class HeaderDumpTest(unittest.TestCase):
         cls.port = {}
         variants = {  # name: (protocol, proxy_protocol, proxy_protocol_tlvs)
             'dovecot': ('imap', 'v2', 'dovecot'),
-            'minimal': ('pop3', 'v2', None),
+            'minimal': ('pop3', 'v2', 'minimal'),
+            'default_pop3': ('pop3', 'v2', None),
+            'default_smtp': ('smtp', 'v2', None),
             'none': ('smtp', 'v2', 'none'),
             'postfix': ('smtp', 'v2', 'postfix'),
             'v1': ('imap', 'v1', None),
@@ -263,17 +270,34 @@ class HeaderDumpTest(unittest.TestCase):
         self.assertEqual(h.tlv(proxyproto.PP2_TYPE_UNIQUE_ID), rec['conn'].encode(), h.describe())
         self.assertEqual(h.ssl_sub(proxyproto.PP2_SUBTYPE_SSL_CIPHER), rec['cipher'].encode(), h.describe())
 
-    def test_v2_minimal_profile(self):
-        """Default profile: SSL (+ VERSION) and UNIQUE_ID only, even with SNI and ALPN; <= 232 bytes."""
-        facts, conn, h, rec = self.exchange('minimal', '127.0.0.7', alpn=['pop3'])
-        self.assertEqual(facts['alpn'], 'pop3')
-        self.assert_addresses(h, '127.0.0.7', facts, 'minimal')
+    def assert_minimal(self, name, source, alpn):
+        """SSL (+ VERSION) and UNIQUE_ID only, even with SNI and ALPN; <= 232 bytes."""
+        facts, conn, h, rec = self.exchange(name, source, alpn=[alpn])
+        self.assertEqual(facts['alpn'], alpn)
+        self.assert_addresses(h, source, facts, name)
         self.assertEqual(sorted(h.types()), [proxyproto.PP2_TYPE_UNIQUE_ID, proxyproto.PP2_TYPE_SSL], h.describe())
         self.assertEqual(h.tlv(proxyproto.PP2_TYPE_UNIQUE_ID), rec['conn'].encode(), h.describe())
         self.assertEqual(h.ssl['client'], proxyproto.PP2_CLIENT_SSL, h.describe())
         self.assertEqual(list(h.ssl['subs']), [proxyproto.PP2_SUBTYPE_SSL_VERSION], h.describe())
         self.assertEqual(h.ssl_sub(proxyproto.PP2_SUBTYPE_SSL_VERSION), b'TLSv1.3', h.describe())
         self.assertLessEqual(h.size, 232)
+
+    def test_v2_minimal_profile(self):
+        self.assert_minimal('minimal', '127.0.0.7', 'pop3')
+
+    def test_v2_smtp_default_is_minimal(self):
+        self.assert_minimal('default_smtp', '127.0.0.13', 'smtp')
+
+    def test_v2_pop3_default_is_what_dovecot_reads(self):
+        """ALPN, AUTHORITY (local_name), UNIQUE_ID, SSL + VERSION; no cipher or CN sub-TLVs."""
+        facts, conn, h, rec = self.exchange('default_pop3', '127.0.0.14', alpn=['pop3'])
+        self.assertEqual(sorted(h.types()), sorted([proxyproto.PP2_TYPE_ALPN, proxyproto.PP2_TYPE_AUTHORITY,
+                                                    proxyproto.PP2_TYPE_UNIQUE_ID, proxyproto.PP2_TYPE_SSL]),
+                         h.describe())
+        self.assertEqual(h.tlv(proxyproto.PP2_TYPE_AUTHORITY), NAME.encode(), h.describe())
+        self.assertEqual(h.tlv(proxyproto.PP2_TYPE_ALPN), b'pop3', h.describe())
+        self.assertEqual(list(h.ssl['subs']), [proxyproto.PP2_SUBTYPE_SSL_VERSION], h.describe())
+        self.assertLessEqual(h.size, 1500)
 
     def test_v2_none_and_postfix_profiles_have_no_tlvs(self):
         for name, source in (('none', '127.0.0.8'), ('postfix', '127.0.0.9')):

@@ -147,8 +147,9 @@ TEST_CASE_FIXTURE(ConfigFixture, "PROXY protocol toward the backend and from bal
     CHECK(pop3s.proxy_header_limit == 300);
     const auto& smtps = config.listeners[2];
     CHECK(smtps.proxy_protocol == ProxyProtocolVersion::off);
-    CHECK(smtps.proxy_tlvs == (tlv_ssl | tlv_ssl_version | tlv_unique_id));
-    CHECK(smtps.proxy_header_limit == kDefaultProxyHeaderLimit);
+    // an imap listener without proxy_protocol_tlvs: what Dovecot reads (config_starttls_test.cpp has the rest)
+    CHECK(smtps.proxy_tlvs == (tlv_alpn | tlv_authority | tlv_unique_id | tlv_ssl | tlv_ssl_version));
+    CHECK(smtps.proxy_header_limit == 1500);
     check_rejected({
         {tls_cert + listener("imaps", "\"127.0.0.1:993\"", "proxy_protocol = \"on\"\n"), "\"on\"",
          "'proxy_protocol' must be one of \"off\", \"v1\", \"v2\" (got \"on\")"},
