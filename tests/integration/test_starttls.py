@@ -108,13 +108,15 @@ class StartTlsDovecotTest(unittest.TestCase):
             'pop3_record': ('pop3', cls.record['pop3'].address, 'off'),
             'smtp_record': ('smtp', cls.record['smtp'].address, 'off'),
             'imap_bye': ('imap', cls.bye.address, 'off'),
+            'imap_inbound': ('imap', f'127.0.0.1:{d.imap_proxy_port}', 'v2'),  # behind a balancer
         }
         cls.port = {name: harness.free_port() for name in listeners}
         cls.tf = harness.start_tlsfront(cls, harness.make_config(
             tls={'cert': p.mail.cert, 'key': p.mail.key},
             listeners=[{'name': name, 'listen': f'127.0.0.1:{cls.port[name]}', 'protocol': protocol,
                         'backend': backend, 'proxy_protocol': pp, 'starttls': 'required',
-                        'greeting_name': 'front.example.test'}
+                        'greeting_name': 'front.example.test',
+                        'accept_proxy_from': ['127.0.0.1/32'] if name == 'imap_inbound' else None}
                        for name, (protocol, backend, pp) in listeners.items()]), 'starttls')
 
     def close_record(self, listener, mark, source='127.0.0.1', port=None):
@@ -236,6 +238,29 @@ class StartTlsDovecotTest(unittest.TestCase):
         self.assertIn(b'+OK Logged in', out, err)
         self.assertRegex(out, rb'\+OK \d+ \d+')
         self.assert_secured_login('pop3', '127.0.0.1', mark, dmark)
+
+    def test_inbound_proxy_header_then_starttls(self):
+        """A balancer's v1 header comes first, then the plaintext dialogue; Dovecot logs the
+        address from the balancer's header."""
+        mark, dmark = self.tf.mark(), self.dovecot.log_mark()
+        port = self.port['imap_inbound']
+        c = PlainClient(port)
+        try:
+            c.sock.sendall(f'PROXY TCP4 198.51.100.7 127.0.0.1 40007 {port}\r\n'.encode())
+            self.assertIn(b'STARTTLS', c.read_until(b'ready\r\n'))
+            self.assertEqual(c.command(b'a STARTTLS\r\n'), b'a OK Begin TLS negotiation now\r\n')
+            s = c.starttls(ctx_for(self.pki))
+            s.sendall(b'b LOGIN testuser testpass\r\n')  # Dovecot's greeting was swallowed: its reply is first
+            self.assertTrue(tlsclient.read_line(s).startswith(b'b OK'))
+            s.sendall(b'c LOGOUT\r\n')
+            tlsclient.read_line(s)
+        finally:
+            c.close()
+        rec = self.tf.wait_for('close', since=mark, listener='imap_inbound', client='198.51.100.7:40007')
+        login = self.dovecot.wait_login('imap', 40007, since=dmark)
+        self.assertEqual(login.get('rip'), '198.51.100.7', login['line'])
+        self.assertTrue(login['secured'], login['line'])
+        self.assertEqual(rec.get('tls'), 'TLSv1.3', rec)
 
     # -- a legacy backend (no PROXY) ------------------------------------------------------------------------
     def test_legacy_backends_imaplib_and_gnutls_pop3(self):
