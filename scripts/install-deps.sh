@@ -16,6 +16,7 @@ PACKAGES=(
   postfix bsdutils   # private Postfix instances of test_postfix.py; `script` shows postfix's errors
   faketime           # test_ocsp.py: an OCSP response that has already expired, made by openssl ocsp
   prometheus         # promtool check metrics on the admin endpoint's /metrics (test_admin.py)
+  clang-14 libfuzzer-14-dev   # the libFuzzer targets in tests/fuzz (-Dfuzz=true): Debian's clang ships libFuzzer
 )
 
 if [ "${1:-}" = "--list" ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test, twice: a normal build (build/) and an ASan+UBSan build (build-asan/).
+# Every test, twice: a normal build (build/) and an ASan+UBSan build (build-asan/); then each
+# libFuzzer target for a bounded smoke time (build-fuzz/, clang).
 #
 #   scripts/run-tests.sh        # as root (the Dovecot fixtures run as a root daemon), or with sudo
 #                                # for the package install; CI runs it through .ci/run
@@ -108,6 +109,25 @@ build_and_test build "normal build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 build_and_test build-asan "asan+ubsan build" -Db_sanitize=address,undefined -Db_lundef=false
+
+# The libFuzzer targets (clang, ASan+UBSan), each run on its seed corpus for a bounded time: only
+# the fuzz targets are built there, and only the fuzz suite runs.
+fuzz_smoke() {
+  local dir=build-fuzz label="fuzz targets (clang, asan+ubsan)" targets
+  note "$label: meson setup $dir"
+  if [ ! -f "$dir/build.ninja" ]; then
+    CC=clang-14 CXX=clang++-14 meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+      || { fail_build "$label" "meson setup"; return; }
+  fi
+  targets=$(sed -n "s/^  '\([a-z_]*\)': 'fuzz_.*/tests\/fuzz\/fuzz_\1/p" tests/fuzz/meson.build)
+  note "$label: ninja -C $dir" $targets
+  ninja -C "$dir" $targets || { fail_build "$label" "build"; return; }
+  note "$label: meson test -C $dir --suite fuzz"
+  rm -f "$dir/meson-logs/testlog.json"
+  TLSFRONT_FUZZ_SECONDS=${TLSFRONT_FUZZ_SECONDS:-30} meson test -C "$dir" --suite fuzz --no-rebuild --print-errorlogs
+  count "$dir" "$label"
+}
+fuzz_smoke
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 note "summary"
