@@ -16,6 +16,9 @@ PACKAGES=(
   postfix bsdutils   # private Postfix instances of test_postfix.py; `script` shows postfix's errors
   faketime           # test_ocsp.py: an OCSP response that has already expired, made by openssl ocsp
   prometheus         # promtool check metrics on the admin endpoint's /metrics (test_admin.py)
+  dpkg-dev debhelper fakeroot lintian   # scripts/build-deb.sh and test_debian_package.py
+  mmdebstrap podman  # scripts/build-image.sh: the image's root file system and its OCI import
+  python3-yaml       # test_kubernetes_manifest.py reads the manifest (when this Python lacks PyYAML)
   clang-14 libfuzzer-14-dev   # the libFuzzer targets in tests/fuzz (-Dfuzz=true): Debian's clang ships libFuzzer
 )
 
