@@ -242,6 +242,7 @@ void Connection::continue_handshake() {
     flush_to_client();
     if (tls_io_.in_len == 0) {
         release_client_input();
+        release_idle_output();  // a half-open handshake (slowloris) holds no send block while it waits
         arm_client_receive();
     }
 }
@@ -371,10 +372,15 @@ void Connection::write_to_client(std::string_view bytes) {
     tls_io_.out_len += static_cast<uint32_t>(n);
 }
 
-// The protocol's last word (and close_notify once TLS is up), then the close.
+// The protocol's last word, if any, and close_notify once TLS is up, then the close: a client
+// never sees a session end in a bare FIN or a reset when tlsfront could say goodbye.
 void Connection::end_with_line(std::string_view line, CloseReason reason, const char* error) {
-    write_to_client(line);
-    if (ssl_ && SSL_is_init_finished(ssl_.get())) SSL_shutdown(ssl_.get());
+    ensure_client_output();
+    if (!line.empty()) write_to_client(line);
+    if (ssl_ && SSL_is_init_finished(ssl_.get()) && !has(close_notify_queued)) {
+        SSL_shutdown(ssl_.get());
+        set(close_notify_queued);
+    }
     close_after_flush(reason, error);
 }
 
@@ -403,7 +409,7 @@ void Connection::on_deadline() {
         }
         return;
     case State::greeting: return refuse_backend("greeting_timeout");
-    case State::relaying: return close(CloseReason::idle_timeout);
+    case State::relaying: return end_with_line({}, CloseReason::idle_timeout, nullptr);
     case State::flushing: return close(reason_, error_);
     default: return;
     }
@@ -418,7 +424,6 @@ bool Connection::quiet() const {
 
 void Connection::say_goodbye_if_at_rest() {
     if (!quiet() || !has(backend_spoke_last) || has(close_notify_queued)) return;
-    set(close_notify_queued);
     end_with_line(shutdown_goodbye_line(listener_.config->protocol), CloseReason::drained, nullptr);
 }
 

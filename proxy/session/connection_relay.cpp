@@ -130,7 +130,7 @@ void Connection::pump_client_to_backend() {
 void Connection::on_backend_sent(int result) {
     clear(backend_send_busy);
     if (state_ >= State::flushing) return;
-    if (result < 0) return close(CloseReason::backend_error, strerrorname_np(-result));
+    if (result < 0) return end_with_line({}, CloseReason::backend_error, strerrorname_np(-result));
     backend_sent_ += static_cast<uint32_t>(result);
     if (backend_sent_ < backend_out_len_) return submit(IoOp::backend_send);
     backend_out_len_ = backend_sent_ = 0;
@@ -153,9 +153,9 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
         release_backend_input();
         return refuse_backend(result == 0 ? "closed before its greeting" : strerrorname_np(-result));
     }
-    if (result < 0) {
+    if (result < 0) {  // e.g. a reset: what the backend sent before it has been relayed
         release_backend_input();
-        return close(CloseReason::backend_error, strerrorname_np(-result));
+        return end_with_line({}, CloseReason::backend_error, strerrorname_np(-result));
     }
     if (result == 0) {
         release_backend_input();

@@ -2,6 +2,7 @@
 // snapshots, drain.
 #include "proxy/session/worker.hpp"
 
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -229,6 +230,7 @@ void Worker::accept_connection(ListenerSlot& slot, int fd) {
     connection->worker_slot = static_cast<uint32_t>(connections_.size());
     Connection* raw = connection.get();
     connections_.push_back(std::move(connection));
+    connections_peak_ = std::max(connections_peak_, connections_.size());
     raw->start();
     settle(raw);
 }
@@ -282,6 +284,18 @@ void Worker::on_tick() {
     }
     if (draining_ && now_ms_ >= drain_deadline_ms_)
         for_each_connection([](Connection& connection) { connection.abort(CloseReason::shutdown); });
+    return_freed_memory();
+}
+
+// After a flood (thousands of half-open connections, say) glibc keeps what they freed in this
+// thread's arena, and RSS stays at the flood's peak. Once most of them are gone it goes back to
+// the system; rare (a drop of kTrimAfterDrop and at least half), as the trim walks the heap.
+void Worker::return_freed_memory() {
+    constexpr size_t kTrimAfterDrop = 1000;
+    size_t open = connections_.size();
+    if (connections_peak_ < open + kTrimAfterDrop || open > connections_peak_ / 2) return;
+    malloc_trim(0);
+    connections_peak_ = open;
 }
 
 // Copy first: `act` may finish a connection, and settle() reorders the table.

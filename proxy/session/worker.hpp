@@ -93,6 +93,7 @@ private:
     void retry_starved();
     bool done() const;
     void update_clock();
+    void return_freed_memory();
 
     unsigned index_;
     SharedCounters& counters_;
@@ -116,6 +117,7 @@ private:
     bool reported_not_accepting_ = false;
     uint64_t drain_deadline_ms_ = 0;
     bool accept_paused_ = false;  // out of file descriptors: retried on the next tick
+    size_t connections_peak_ = 0;  // since the last return of freed memory to the system
 };
 
 }  // namespace tlsfront
