@@ -20,6 +20,7 @@ PACKAGES=(
   mmdebstrap podman  # scripts/build-image.sh: the image's root file system and its OCI import
   python3-yaml       # test_kubernetes_manifest.py reads the manifest (when this Python lacks PyYAML)
   clang-14 libfuzzer-14-dev   # the libFuzzer targets in tests/fuzz (-Dfuzz=true): Debian's clang ships libFuzzer
+  testssl.sh sslscan # TLS scanners of scripts/tls-scan.sh and test_tls_scan.py (offline scans)
 )
 
 if [ "${1:-}" = "--list" ]; then
