@@ -12,6 +12,7 @@
 #include "config/config_checks.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/pem_file.hpp"
+#include "tls/session_facts.hpp"
 #include "tls/ticket_keys.hpp"
 
 namespace tlsfront {
@@ -151,6 +152,8 @@ void load_client_cas(SSL_CTX* ctx, const ConfiguredPath& ca_path) {
     if (names) SSL_CTX_set_client_CA_list(ctx, names.release());
 }
 
+constexpr size_t kMaxClientChainBytes = 16 * 1024;
+
 void configure_client_verification(SSL_CTX* ctx, const TlsSettings& tls) {
     if (tls.verify_client == VerifyClient::off) return;
     load_client_cas(ctx, tls.client_ca);
@@ -158,6 +161,11 @@ void configure_client_verification(SSL_CTX* ctx, const TlsSettings& tls) {
     bool required = tls.verify_client == VerifyClient::required;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                        required ? nullptr : accept_any_certificate);
+    // A TLS 1.3 session ticket carries the client's chain, and BoringSSL writes both tickets ahead
+    // of the first record it seals: a chain past ~32 KiB made that write fail after the handshake.
+    // Real client chains are one to three certificates; longer ones are refused in the handshake
+    // (alert decode_error/excessive message size) instead.
+    SSL_CTX_set_max_cert_list(ctx, kMaxClientChainBytes);
 }
 
 void configure_protocol(SSL_CTX* ctx, const TlsSettings& tls) {
@@ -250,6 +258,7 @@ ServerContext::ServerContext(const ListenerConfig& listener, std::shared_ptr<con
                                    std::min<size_t>(listener.name.size(), SSL_MAX_SID_CTX_LENGTH));
     SSL_CTX_set_ex_data(ctx_.get(), context_index(), this);
     SSL_CTX_set_select_certificate_cb(ctx_.get(), select_certificate);
+    record_sent_alerts(ctx_.get());
     alpn_wire_ = std::string(1, static_cast<char>(std::strlen(to_string(listener.protocol)))) + to_string(listener.protocol);
     SSL_CTX_set_alpn_select_cb(ctx_.get(), select_alpn, &alpn_wire_);
     if (listener.tls.strict_sni) SSL_CTX_set_tlsext_servername_callback(ctx_.get(), check_server_name);

@@ -53,4 +53,26 @@ SessionFacts describe_session(const SSL* ssl) {
     return facts;
 }
 
+namespace {
+
+int sent_alert_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+void remember_sent_alert(const SSL* ssl, int type, int value) {
+    if (type != SSL_CB_WRITE_ALERT) return;
+    // ex_data of a const SSL: the slot is this callback's own, written only here.
+    SSL_set_ex_data(const_cast<SSL*>(ssl), sent_alert_index(), reinterpret_cast<void*>(intptr_t{(value & 0xff) + 1}));
+}
+
+}  // namespace
+
+void record_sent_alerts(SSL_CTX* ctx) { SSL_CTX_set_info_callback(ctx, remember_sent_alert); }
+
+const char* last_sent_alert(const SSL* ssl) {
+    auto stored = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, sent_alert_index()));
+    return stored ? SSL_alert_desc_string_long(static_cast<int>(stored - 1)) : nullptr;
+}
+
 }  // namespace tlsfront

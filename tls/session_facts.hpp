@@ -1,5 +1,6 @@
 // SessionFacts: what a finished handshake tells the backend and the log: protocol version,
-// cipher, SNI, ALPN, and the client certificate (subject CN, algorithms, verify result).
+// cipher, SNI, ALPN, and the client certificate (subject CN, algorithms, verify result); and
+// the alert a failed one sent.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -27,5 +28,11 @@ SessionFacts describe_session(const SSL* ssl);
 
 // The client certificate's subject CN, or "" (for the log line).
 std::string client_common_name(const SSL* ssl);
+
+// Some refusals (an SNI BoringSSL finds malformed, say) send an alert but queue no error code:
+// the context records every alert a session sends, so the log can name it ("unrecognized name").
+void record_sent_alerts(SSL_CTX* ctx);
+// The description of the last alert `ssl` sent, or nullptr. Static text.
+const char* last_sent_alert(const SSL* ssl);
 
 }  // namespace tlsfront

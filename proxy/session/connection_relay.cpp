@@ -16,6 +16,7 @@
 #include "proxy/session/connection.hpp"
 #include "proxy/session/listener_metrics.hpp"
 #include "proxy/session/worker.hpp"
+#include "tls/session_facts.hpp"
 
 namespace tlsfront {
 
@@ -75,6 +76,7 @@ bool Connection::handle_ssl_error(int ret, const char* during) {
     const char* reason = code ? ERR_reason_error_string(code) : nullptr;
     ERR_clear_error();
     bool handshake = state_ == State::handshake;
+    if (!reason) reason = last_sent_alert(ssl_.get());
     if (!reason) reason = during;
     close_after_flush(handshake ? CloseReason::handshake_failed : CloseReason::tls_error, reason);
     return false;

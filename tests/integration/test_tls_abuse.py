@@ -284,14 +284,14 @@ class TlsAbuseTest(unittest.TestCase):
             data, how = tlsabuse.read_plaintext_answer(s, timeout=3)
         return len(records), sent, data, how
 
-    def assert_hello_refused(self, listener, hello, alert, error, what):
+    def assert_hello_refused(self, listener, hello, alert, error, what, min_records=4):
         total, sent, data, how = self.send_client_hello(listener, hello)
         got_alert = tlsabuse.plaintext_alert(data)
         rec = self.close_line(listener)
         figure(f'{what}: ClientHello of {len(hello)} bytes in {total} records ({sent} sent before the answer) '
                f'on listener {listener}: alert {got_alert[1] if got_alert else None} (want {alert}), close '
                f'reason={rec.get("reason")} error={rec.get("error")}')
-        self.assertGreaterEqual(total, 4, 'the hello should span several records')
+        self.assertGreaterEqual(total, min_records, 'the hello should span several records')
         self.assertEqual(got_alert, (2, alert), f'{what}: {data[:64]!r} ({how})')
         self.assertEqual(rec.get('reason'), 'handshake_failed', rec)
         if callable(error):
@@ -325,33 +325,21 @@ class TlsAbuseTest(unittest.TestCase):
                                   'EXCESSIVE_MESSAGE_SIZE', '64 KiB extension list')
 
     def test_64k_alpn_list_on_client_certificate_listener(self):
-        self.assert_hello_refused('mtls', self.big_alpn(), tlsabuse.ALERT_NO_APPLICATION_PROTOCOL,
-                                  'NO_APPLICATION_PROTOCOL', '64 KiB ALPN list (verify_client)')
+        """verify_client listeners bound a client's chain to 16 KiB (tls/server_context.cpp), which
+        bounds their ClientHello the same way as everywhere else (BoringSSL's own bound there
+        would be its 100 KiB certificate list)."""
+        self.assert_hello_refused('mtls', self.big_alpn(), tlsabuse.ALERT_ILLEGAL_PARAMETER,
+                                  'EXCESSIVE_MESSAGE_SIZE', '64 KiB ALPN list (verify_client)')
 
     def test_64k_sni_on_client_certificate_listener(self):
-        """BoringSSL refuses a host name over 255 bytes with unrecognized_name but queues no error
-        code for it (extract_sni), so the close line must name the cause some other way than
-        BoringSSL's error queue."""
-        self.assert_hello_refused('mtls', self.big_sni(), tlsabuse.ALERT_UNRECOGNIZED_NAME,
-                                  lambda e: e not in (None, '', 'handshake'), '64 KiB SNI (verify_client)')
+        self.assert_hello_refused('mtls', self.big_sni(), tlsabuse.ALERT_ILLEGAL_PARAMETER,
+                                  'EXCESSIVE_MESSAGE_SIZE', '64 KiB SNI (verify_client)')
 
-    def test_client_hello_bound_on_client_certificate_listener(self):
-        """With verify_client the ClientHello may be as large as max_cert_list (100 KiB): 64 KiB of
-        unknown extensions is parsed and answered with a ServerHello, a hello over 100 KiB
-        (64 KiB of cipher suites plus 64 KiB of extensions) is refused."""
-        hello = self.big_extension_list()
-        total, sent, data, how = self.send_client_hello('mtls', hello)
-        self.assertEqual(sent, total, f'refused before the end of a {len(hello)}-byte hello: {data[:64]!r}')
-        self.assertEqual(tlsabuse.first_handshake_type(data), 2, f'no ServerHello: {data[:64]!r} ({how})')
-        self.tf.wait_for('close', since=self.mark, listener='mtls')
-        self.mark = self.tf.mark()
-        huge = tlsabuse.client_hello(cipher_suites=b'\x13\x01' * 32767,
-                                     extra_extensions=[tlsabuse.extension(1000 + i, b'') for i in range(16000)])
-        self.assertGreater(len(huge), 100 * 1024)
-        self.assert_hello_refused('mtls', huge, tlsabuse.ALERT_ILLEGAL_PARAMETER, 'EXCESSIVE_MESSAGE_SIZE',
-                                  'ClientHello over 100 KiB (verify_client)')
-        figure(f'verify_client listener: ClientHello of {len(hello)} bytes (16,000 unknown extensions) answered '
-               f'with a ServerHello; {len(huge)} bytes refused')
+    def test_overlong_sni_names_the_alert(self):
+        """BoringSSL refuses a host name over 255 bytes with unrecognized_name but queues no error
+        code for it, so the close line names the alert tlsfront sent."""
+        self.assert_hello_refused('plain', tlsabuse.client_hello(sni=b'a' * 300), tlsabuse.ALERT_UNRECOGNIZED_NAME,
+                                  'unrecognized name', '300-byte SNI', min_records=1)
 
     # -- client certificate chains ---------------------------------------------------------------
     @classmethod
@@ -380,6 +368,8 @@ class TlsAbuseTest(unittest.TestCase):
         return greeted, s.text
 
     def test_100_certificate_chain_from_unknown_ca_refused(self):
+        """Refused in the handshake: over the 16 KiB chain bound (the client, still writing its
+        chain, sees its socket closed rather than the alert)."""
         chain = self.chain(trusted=False)
         self.assertEqual(chain.certificates, CHAIN_LENGTH)
         for version in ('-tls1_3', '-tls1_2'):
@@ -387,12 +377,30 @@ class TlsAbuseTest(unittest.TestCase):
                 self.mark = self.tf.mark()
                 greeted, text = self.chain_session(chain, version)
                 self.assertFalse(greeted, 'a chain from an unknown CA was relayed')
-                self.assertRegex(text, r'alert unknown ca|alert number 48', text[-2000:])
                 rec = self.close_line('mtls')
-                self.assert_refused(rec, 'handshake_failed', 'CERTIFICATE_VERIFY_FAILED')
+                self.assert_refused(rec, 'handshake_failed', 'EXCESSIVE_MESSAGE_SIZE')
                 self.assert_nothing_else_changed()
                 figure(f'client chain of {chain.certificates} certificates ({chain.der_bytes} bytes DER) from an '
-                       f'unknown CA, {version}: alert 48, close reason={rec["reason"]} error={rec["error"]}')
+                       f'unknown CA, {version}: refused, close reason={rec["reason"]} error={rec["error"]}')
+
+    def test_short_chain_from_unknown_ca_refused(self):
+        """Within the bound, a chain to an unknown CA gets alert 48 (unknown_ca)."""
+        chain = tlsabuse.long_client_chain(harness.new_dir('chain-short-rogue'),
+                                           *self.rogue_ca(), 3, 'short-rogue')
+        self.mark = self.tf.mark()
+        greeted, text = self.chain_session(chain, '-tls1_3')
+        self.assertFalse(greeted)
+        self.assertRegex(text, r'alert unknown ca|alert number 48', text[-2000:])
+        rec = self.close_line('mtls')
+        self.assert_refused(rec, 'handshake_failed', 'CERTIFICATE_VERIFY_FAILED')
+        self.assert_nothing_else_changed()
+
+    @classmethod
+    def rogue_ca(cls):
+        if not hasattr(cls, '_rogue'):
+            rogue = certs.Pki(harness.new_dir('rogue-ca-short'), ca_cn='rogue client CA', intermediate=False)
+            cls._rogue = (rogue.ca_cert, rogue.ca_key)
+        return cls._rogue
 
     def test_100_certificate_chain_to_the_client_ca_refused_or_relayed(self):
         """A chain of 100 that does verify (BoringSSL's default depth limit is 100): refused in the
