@@ -12,13 +12,14 @@
 #include <span>
 
 #include "config/config_checks.hpp"
+#include "config/config_keys.hpp"
 #include "config/duration.hpp"
 
 namespace tlsfront {
 
 namespace {
 
-using KeyList = std::span<const std::string_view>;
+using config_keys::KeyList;
 
 [[noreturn]] void fail(const SourcePlace& place, const std::string& cause) {
     throw ConfigError(place.describe() + ": " + cause);
@@ -59,7 +60,7 @@ public:
     [[noreturn]] void fail_at(const Field& field, const std::string& cause) const { fail(place_of(field.node), cause); }
 
     // The first unknown key in file order is reported, whatever order toml++ iterates in.
-    void reject_unknown_keys(std::initializer_list<KeyList> known) const {
+    void reject_unknown_keys(std::span<const KeyList> known) const {
         const toml::key* first_unknown = nullptr;
         for (auto&& [key, value] : table_) {
             if (is_known(key.str(), known)) continue;
@@ -129,7 +130,7 @@ public:
     }
 
 private:
-    static bool is_known(std::string_view key, std::initializer_list<KeyList> known) {
+    static bool is_known(std::string_view key, std::span<const KeyList> known) {
         return std::any_of(known.begin(), known.end(),
                            [key](KeyList list) { return std::find(list.begin(), list.end(), key) != list.end(); });
     }
@@ -189,12 +190,6 @@ SocketAddress read_address(const PlacedText& text, std::string_view key, bool al
 
 // ---- [server] ------------------------------------------------------------------------------
 
-// clang-format off
-constexpr std::array<std::string_view, 11> server_keys{
-    "workers", "max_connections", "handshake_timeout", "connect_timeout", "idle_timeout", "shutdown_grace",
-    "log_level", "log_format", "user", "group", "admin"};
-// clang-format on
-
 constexpr std::array<Choice<LogLevel>, 4> log_levels{
     {{"error", LogLevel::error}, {"warn", LogLevel::warn}, {"info", LogLevel::info}, {"debug", LogLevel::debug}}};
 constexpr std::array<Choice<LogFormat>, 2> log_formats{{{"text", LogFormat::text}, {"json", LogFormat::json}}};
@@ -210,7 +205,7 @@ void read_account(const TableReader& table, std::string_view key, std::string& o
 }
 
 ServerSettings read_server(const TableReader& table) {
-    table.reject_unknown_keys({server_keys});
+    table.reject_unknown_keys(config_keys::server_table);
     ServerSettings server;
     if (auto field = table.find("workers"))
         server.workers = static_cast<unsigned>(integer_in_range(table, *field, 0, 1024));
@@ -230,9 +225,6 @@ ServerSettings read_server(const TableReader& table) {
 }
 
 // ---- Certificate keys and TLS blocks -------------------------------------------------------
-
-constexpr std::array<std::string_view, 7> certificate_keys{"cert",     "key",           "key_password_file", "alt_cert",
-                                                           "alt_key",  "ocsp_response", "alt_ocsp_response"};
 
 // A path key: the file must be readable now, so that a typo fails at start-up, not at the first
 // handshake.
@@ -289,12 +281,6 @@ void require_certificate(const TableReader& table, const CertificateSource& sour
     if (!source.has_cert()) fail(table.place(), "missing 'cert' in " + label);
 }
 
-// clang-format off
-constexpr std::array<std::string_view, 9> tls_keys{
-    "min_version", "ciphers", "groups", "session_tickets",
-    "client_ca", "client_crl", "verify_client", "ticket_key_file", "strict_sni"};
-// clang-format on
-
 constexpr std::array<Choice<TlsVersion>, 2> tls_versions{{{"1.2", TlsVersion::tls1_2}, {"1.3", TlsVersion::tls1_3}}};
 
 constexpr std::array<Choice<VerifyClient>, 3> verify_client_modes{
@@ -332,7 +318,7 @@ void read_client_verification(const TableReader& table, TlsSettings& settings) {
 
 // [tls] and [listener.tls]: the keys the block names, laid over `settings`.
 TlsSettings read_tls_block(const TableReader& table, TlsSettings settings) {
-    table.reject_unknown_keys({certificate_keys, tls_keys});
+    table.reject_unknown_keys(config_keys::tls_table);
     settings.certificate = read_certificate_keys(table, settings.certificate);
     if (auto field = table.find("min_version")) settings.min_version = choose(table, *field, tls_versions);
     if (auto field = table.find("ciphers")) {
@@ -352,14 +338,11 @@ TlsSettings read_tls_block(const TableReader& table, TlsSettings settings) {
 
 // ---- [[local_name]] and [[local]] ----------------------------------------------------------
 
-constexpr std::array<std::string_view, 1> local_name_keys{"names"};
-constexpr std::array<std::string_view, 1> local_keys{"address"};
-
 // Names are unique across all [[local_name]] blocks: the first place that named each.
 using NamePlaces = std::map<std::string, SourcePlace>;
 
 LocalNameConfig read_local_name(const TableReader& table, NamePlaces& seen) {
-    table.reject_unknown_keys({local_name_keys, certificate_keys});
+    table.reject_unknown_keys(config_keys::local_name_table);
     LocalNameConfig local_name;
     local_name.place = table.place();
     Field names_field = table.require("names");
@@ -380,7 +363,7 @@ LocalNameConfig read_local_name(const TableReader& table, NamePlaces& seen) {
 }
 
 LocalAddressConfig read_local(const TableReader& table, const std::vector<LocalAddressConfig>& earlier) {
-    table.reject_unknown_keys({local_keys, certificate_keys});
+    table.reject_unknown_keys(config_keys::local_table);
     LocalAddressConfig local;
     local.place = table.place();
     PlacedText address = table.placed_string_of(table.require("address"));
@@ -396,10 +379,6 @@ LocalAddressConfig read_local(const TableReader& table, const std::vector<LocalA
 
 // ---- [[listener]] --------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 11> listener_keys{
-    "name", "listen", "protocol", "starttls", "greeting_name", "backend", "proxy_protocol", "proxy_protocol_tlvs",
-    "proxy_header_limit", "accept_proxy_from", "tls"};
-
 constexpr std::array<Choice<MailProtocol>, 3> mail_protocols{
     {{"imap", MailProtocol::imap}, {"pop3", MailProtocol::pop3}, {"smtp", MailProtocol::smtp}}};
 constexpr std::array<Choice<StartTlsMode>, 3> starttls_modes{
@@ -414,7 +393,7 @@ public:
     explicit ListenerReader(const TlsSettings& global_tls) : global_tls_(global_tls) {}
 
     ListenerConfig read(const TableReader& table) {
-        table.reject_unknown_keys({listener_keys});
+        table.reject_unknown_keys(config_keys::listener_table);
         ListenerConfig listener;
         listener.place = table.place();
         listener.name = read_name(table);
@@ -533,11 +512,9 @@ private:
 
 // ---- The document --------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 5> top_level_keys{"server", "tls", "local_name", "local", "listener"};
-
 Config build_config(const toml::table& root, const std::string& file) {
     TableReader top(root, "the top-level table", file);
-    top.reject_unknown_keys({top_level_keys});
+    top.reject_unknown_keys(config_keys::top_level_table);
     Config config;
     config.path = file;
     if (auto field = top.find("server")) config.server = read_server(top.sub_table(*field, "[server]"));
