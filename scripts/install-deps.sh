@@ -10,6 +10,7 @@ PACKAGES=(
   # build
   android-libboringssl-dev liburing-dev libtomlplusplus-dev doctest-dev
   libsystemd-dev meson ninja-build pkg-config g++
+  scdoc              # the man pages (docs/man/*.scd -> roff)
   # tests and demo: real clients, real servers, process tools
   openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin
   swaks libnet-ssleay-perl procps iproute2
@@ -19,6 +20,7 @@ PACKAGES=(
   dpkg-dev debhelper fakeroot lintian   # scripts/build-deb.sh and test_debian_package.py
   mmdebstrap podman  # scripts/build-image.sh: the image's root file system and its OCI import
   python3-yaml       # test_kubernetes_manifest.py reads the manifest (when this Python lacks PyYAML)
+  mandoc             # test_man_pages.py: mandoc -Tlint on the built man pages, -Tutf8 to read them
   clang-14 libfuzzer-14-dev   # the libFuzzer targets in tests/fuzz (-Dfuzz=true): Debian's clang ships libFuzzer
   testssl.sh sslscan # TLS scanners of scripts/tls-scan.sh and test_tls_scan.py (offline scans)
 )
