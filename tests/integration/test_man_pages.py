@@ -1,7 +1,7 @@
 """The man pages (docs/man/*.scd built by scdoc): `mandoc -Tlint` reports nothing on them, not
-even STYLE messages; they render with their sections; tlsfront(8) lists every option of
-`tlsfront --help` and the exit statuses the binary gives; the example in tlsfront.toml(5) passes
-`--check`; meson installs each page into its mandir section.
+even STYLE messages; they render with their sections; tlsfront(8) and tlsfront-import-dovecot(1)
+list every option their command's --help prints, tlsfront(8) the exit statuses the binary gives;
+the example in tlsfront.toml(5) passes `--check`; meson installs each page into its mandir section.
 
 The pages come from TLSFRONT_MAN_PAGES (colon-separated, set by `meson test` to the built ones,
 with TLSFRONT_BUILD_DIR for the install check); without it they are built here from the sources
@@ -79,7 +79,7 @@ class ManPagesTest(unittest.TestCase):
         return self.pages[name]
 
     def test_pages_built(self):
-        for name in ('tlsfront.8', 'tlsfront.toml.5'):
+        for name in ('tlsfront.8', 'tlsfront.toml.5', 'tlsfront-import-dovecot.1'):
             with self.subTest(page=name):
                 self.assertGreater(os.path.getsize(self.page(name)), 2000)
 
@@ -97,6 +97,8 @@ class ManPagesTest(unittest.TestCase):
                            'ENVIRONMENT', 'FILES', 'SEE ALSO'],
             'tlsfront.toml.5': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'CERTIFICATE SELECTION', 'KEYS',
                                 'DOVECOT EQUIVALENTS', 'EXAMPLE', 'SEE ALSO'],
+            'tlsfront-import-dovecot.1': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXIT STATUS',
+                                          'EXAMPLES', 'SEE ALSO'],
         }
         for name, wanted in expected.items():
             with self.subTest(page=name):
@@ -107,16 +109,30 @@ class ManPagesTest(unittest.TestCase):
                 self.assertEqual([s for s in wanted if s not in found], [], f'sections: {list(found)}')
                 self.assertTrue(found['NAME'].strip().startswith(name.rsplit('.', 1)[0] + ' - '))
 
-    def test_tlsfront_8_lists_every_option_of_help(self):
-        r = run([harness.TLSFRONT, '--help'], timeout=10)
-        self.assertEqual(r.returncode, 0)
+    def assert_options_documented(self, page, help_command, at_least):
+        """Every option the command's --help prints is a term of the page's OPTIONS section."""
+        r = run(help_command, timeout=10 * harness.time_scale())
+        self.assertEqual(r.returncode, 0, r.stderr)
         usage = r.stdout.decode()
-        options = set(re.findall(r'(?<![\w-])(--?[A-Za-z][\w-]*)', usage))
-        self.assertTrue({'-c', '--check', '--version'} <= options, usage)
-        documented = sections(rendered(self.page('tlsfront.8')))['OPTIONS']
+        program = os.path.basename(help_command[-2])  # the command before --help
+        options = set()
+        for line in usage.splitlines():  # usage and option lines, up to their description
+            synopsis = re.split(r'(?<=\S) {2,}', line.strip(), maxsplit=1)[0]
+            if synopsis.startswith(('usage:', '-', program)):
+                options |= set(re.findall(r'(?<![\w-])(--?[A-Za-z][\w-]*)', synopsis))
+        self.assertTrue(at_least <= options, usage)
+        documented = sections(rendered(self.page(page)))['OPTIONS']
         for option in sorted(options):
-            with self.subTest(option=option):
+            with self.subTest(page=page, option=option):
                 self.assertRegex(documented, rf'(?m)^ {{7}}(?! )(?:.*[^\w-])?{re.escape(option)}(?![\w-])')
+
+    def test_tlsfront_8_lists_every_option_of_help(self):
+        self.assert_options_documented('tlsfront.8', [harness.TLSFRONT, '--help'], {'-c', '--check', '--version'})
+
+    def test_tlsfront_import_dovecot_1_lists_every_option_of_help(self):
+        script = os.path.join(harness.PROJECT_ROOT, 'scripts', 'tlsfront-import-dovecot')
+        self.assert_options_documented('tlsfront-import-dovecot.1', ['python3', script, '--help'],
+                                       {'--imap-backend', '--pop3-backend', '--help'})
 
     def test_tlsfront_8_lists_the_exit_statuses_the_binary_gives(self):
         directory = harness.new_dir('man-exit')
