@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/build-deb.sh: builds the Debian packages tlsfront and tlsfront-bench from this checkout
+# scripts/build-deb.sh: builds the Debian packages tlsfront and tlsfront-tools from this checkout
 # into build-deb/ (dpkg-buildpackage -b -us -uc), then runs lintian on them.
 #
 # The source tree is copied to build-deb/tlsfront-VERSION/ with packaging/debian/ as debian/ and

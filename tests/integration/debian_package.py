@@ -12,7 +12,7 @@ import harness
 
 ROOT = harness.PROJECT_ROOT
 OUT = os.path.join(ROOT, 'build-deb')
-PACKAGES = ('tlsfront', 'tlsfront-bench')
+PACKAGES = ('tlsfront', 'tlsfront-tools')
 _built = {}
 
 

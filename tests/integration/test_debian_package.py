@@ -1,5 +1,5 @@
 """The Debian packages as an operator uses them: scripts/build-deb.sh builds tlsfront and
-tlsfront-bench from this checkout (dpkg-buildpackage -b -us -uc) and runs lintian (0 errors);
+tlsfront-tools (tlsfront-bench, tlsfront-import-dovecot) from this checkout (dpkg-buildpackage -b -us -uc) and runs lintian (0 errors);
 `dpkg -i` installs them on this machine; the installed /usr/sbin/tlsfront prints its version and
 checks the installed /etc/tlsfront/tlsfront.toml (refused while its certificate is missing,
 accepted once a generated one is in place); the system user, the conffile, the systemd units and
@@ -84,8 +84,12 @@ class DebianPackageTest(unittest.TestCase):
             self.assertTrue(os.path.exists(f'/lib/systemd/system/{unit}'), unit)
         with open('/lib/systemd/system/tlsfront.service') as f:
             self.assertIn('ExecStart=/usr/sbin/tlsfront -c /etc/tlsfront/tlsfront.toml', f.read())
-        for page in ('/usr/share/man/man8/tlsfront.8.gz', '/usr/share/man/man5/tlsfront.toml.5.gz'):
-            self.assertTrue(os.path.exists(page), page)
+        for page in ('man8/tlsfront.8.gz', 'man5/tlsfront.toml.5.gz', 'man1/tlsfront-bench.1.gz',
+                     'man1/tlsfront-import-dovecot.1.gz'):
+            self.assertTrue(os.path.exists(f'/usr/share/man/{page}'), page)
+        r = sh('/usr/bin/tlsfront-import-dovecot', '/usr/share/dovecot/conf.d/10-ssl.conf')
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn(b'[tls]', r.stdout)
         # The installed config names a certificate the operator provides: refused until it exists.
         r = sh('/usr/sbin/tlsfront', '--check', '-c', CONFIG)
         out = r.stdout.decode(errors='replace')
