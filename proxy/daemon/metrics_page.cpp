@@ -150,6 +150,18 @@ uint64_t open_fds() {
     return n;
 }
 
+// All listeners, per worker: how evenly the kernel spreads new connections over the workers.
+void worker_families(PrometheusText& out, const ListenerMetricsTable& table, size_t workers) {
+    out.family("tlsfront_worker_connections_accepted_total", "Connections accepted, by worker", MetricType::counter);
+    for (unsigned w = 0; w < workers; ++w) {
+        uint64_t accepted = 0;
+        table.for_each([&](const ListenerMetrics& m) {
+            if (w < m.workers()) accepted += m.shard(w).accepted.get();
+        });
+        out.sample("tlsfront_worker_connections_accepted_total", {{"worker", std::to_string(w)}}, accepted);
+    }
+}
+
 void process_families(PrometheusText& out, const MetricsSources& sources, const ConfigSnapshot& snapshot) {
     const DaemonStatus& status = sources.status;
     out.family("tlsfront_build_info", "Version", MetricType::gauge);
@@ -185,6 +197,7 @@ std::string render_metrics(const MetricsSources& sources) {
     auto snapshot = sources.status.snapshot();
     process_families(out, sources, *snapshot);
     listener_families(out, sources.listeners);
+    worker_families(out, sources.listeners, sources.workers.size());
     certificate_families(out, *snapshot);
     return out.take();
 }

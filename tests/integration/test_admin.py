@@ -107,6 +107,11 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(value(after, 'tlsfront_connections_idle', listener='imaps'), 0)
         self.assertEqual(value(after, 'tlsfront_connections_active', listener='imaps'), 0)
         self.assertEqual(value(after, 'tlsfront_workers'), 2)
+        # per worker, over every listener: as many as all listeners together
+        per_worker = [value(after, 'tlsfront_worker_connections_accepted_total', worker=str(w)) for w in (0, 1)]
+        self.assertNotIn(None, per_worker)
+        total = sum(v for (n, labels), v in after.items() if n == 'tlsfront_connections_accepted_total')
+        self.assertEqual(sum(per_worker), total)
         self.assertGreater(value(after, 'process_resident_memory_bytes'), 1 << 20)
         # the certificate's notAfter, as openssl reads it
         r = harness.run(['openssl', 'x509', '-noout', '-enddate', '-dateopt', 'iso_8601', '-in',
