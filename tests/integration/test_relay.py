@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 import unittest
 
 import backends
@@ -136,6 +137,7 @@ class RelayTest(unittest.TestCase):
         start_backend = self.echo.count()
 
         arrived = [0]  # sessions established or failed: one failure must not hold the others back
+        at_gate = []   # backend connections when the gate opened
 
         async def one(i, gate):
             try:
@@ -154,19 +156,24 @@ class RelayTest(unittest.TestCase):
         async def go():
             gate = asyncio.Event()
             tasks = [asyncio.ensure_future(one(i, gate)) for i in range(n)]
-            # wait until all are connected (the backend sees a connection per established session)
-            for _ in range(int(600 * harness.time_scale())):
+            # wait until all are connected (the backend sees a connection per established session),
+            # but not past the backend's own I/O timeout (backends.IO_TIMEOUT, 60 s), which would end
+            # every session waiting here: a late one is then judged by its echo, not by the wait
+            deadline = time.monotonic() + min(30 * harness.time_scale(), 45)
+            while time.monotonic() < deadline:
                 failed = sum(1 for t in tasks if t.done())  # before the gate only a failure ends a task
                 if arrived[0] >= n and self.echo.count() - start_backend >= n - failed:
                     break
                 await asyncio.sleep(0.1)
+            at_gate.append(self.echo.count() - start_backend)
             gate.set()
             return await asyncio.gather(*tasks, return_exceptions=True)
 
         results = run_async(go(), self.timeout(90))
         errors = [r for r in results if isinstance(r, BaseException)]
         ok = sum(1 for r in results if r is True)
-        self.assertEqual(ok, n, f'{ok}/{n} sessions echoed correctly; first errors: {errors[:3]!r}')
+        self.assertEqual(ok, n, f'{ok}/{n} sessions echoed correctly ({at_gate} backend connections at the gate); '
+                                f'first errors: {errors[:3]!r}')
         self.assertGreaterEqual(self.echo.count() - start_backend, n)
 
     # -- backpressure ----------------------------------------------------------------------------------
