@@ -37,20 +37,9 @@ def recv_exactly(s, n, timeout):
         if left <= 0:
             return bytes(data), 'timeout'
         s.settimeout(left)
-        try:
-            d = s.recv(n - len(data))
-        except socket.timeout:
-            return bytes(data), 'timeout'
-        except ssl.SSLZeroReturnError:
-            return bytes(data), 'close_notify'
-        except ssl.SSLEOFError:
-            return bytes(data), 'eof_without_close_notify'
-        except ssl.SSLError as e:
-            return bytes(data), f'ssl_error:{e.reason}'
-        except (ConnectionResetError, BrokenPipeError):
-            return bytes(data), 'reset'
-        if not d:
-            return bytes(data), 'close_notify'
+        d, how = tlsclient.recv_or_end(s, n - len(data))
+        if how:
+            return bytes(data), how
         data += d
     return bytes(data), None
 

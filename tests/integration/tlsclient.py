@@ -92,27 +92,37 @@ def tls_connect(port, host='127.0.0.1', servername='test.example', ctx=None, tim
     return s
 
 
+def recv_or_end(s, n):
+    """One recv of up to n bytes: (data, None), or (b'', how) when the peer ended the stream, how
+    being 'close_notify', 'eof_without_close_notify' (or 'eof' on a plain socket), 'reset',
+    'timeout' or 'ssl_error:<reason>'."""
+    try:
+        d = s.recv(n)
+    except socket.timeout:
+        return b'', 'timeout'
+    except ssl.SSLZeroReturnError:
+        return b'', 'close_notify'
+    except ssl.SSLEOFError:
+        return b'', 'eof_without_close_notify'
+    except ssl.SSLError as e:
+        return b'', f'ssl_error:{e.reason}'
+    except (ConnectionResetError, BrokenPipeError):
+        return b'', 'reset'
+    if not d:
+        return b'', 'close_notify' if isinstance(s, ssl.SSLSocket) else 'eof'
+    return d, None
+
+
 def recv_until_close(s, timeout=10.0, limit=64 << 20):
-    """Read until the peer ends the connection. Returns (data, how) where how is
-    'close_notify', 'eof_without_close_notify', 'reset', 'timeout' or 'ssl_error:<reason>'."""
+    """Read until the peer ends the connection. Returns (data, how) with how as recv_or_end names
+    the end."""
     deadline = time.monotonic() + timeout
     data = bytearray()
     while time.monotonic() < deadline and len(data) < limit:
         s.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            return bytes(data), 'timeout'
-        except ssl.SSLZeroReturnError:
-            return bytes(data), 'close_notify'
-        except ssl.SSLEOFError:
-            return bytes(data), 'eof_without_close_notify'
-        except ssl.SSLError as e:
-            return bytes(data), f'ssl_error:{e.reason}'
-        except (ConnectionResetError, BrokenPipeError):
-            return bytes(data), 'reset'
-        if not d:
-            return bytes(data), 'close_notify' if isinstance(s, ssl.SSLSocket) else 'eof'
+        d, how = recv_or_end(s, 65536)
+        if how:
+            return bytes(data), how
         data += d
     return bytes(data), 'timeout'
 
