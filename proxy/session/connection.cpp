@@ -279,6 +279,7 @@ void Connection::on_backend_connected(int result) {
     metrics_.backend_connect_latency.observe(monotonic_us() - phase_started_us_);
     if (listener_.config->starttls != StartTlsMode::off) return begin_backend_greeting();
     state_ = State::relaying;
+    take_over_records();
     use_.idle_deadlines.arm(*this, worker_.now_ms());
     arm_backend_receive();
     if (listener_.config->proxy_protocol != ProxyProtocolVersion::off) send_proxy_header();
@@ -363,6 +364,15 @@ void Connection::refuse_backend_unavailable(int error) {
 
 void Connection::write_to_client(std::string_view bytes) {
     ensure_client_output();
+    if (records_) {
+        Tls13Records::Cipher cipher(*records_, Tls13Records::Direction::write);
+        while (!bytes.empty() && tls_io_.out_room() >= Tls13Records::kSealOverhead + 1 && state_ < State::closing) {
+            size_t n = std::min({bytes.size(), Tls13Records::kMaxPlaintext, tls_io_.out_room() - Tls13Records::kSealOverhead});
+            if (seal_client_record(cipher, reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<uint32_t>(n)) < 0) return;
+            bytes.remove_prefix(n);
+        }
+        return;
+    }
     if (ssl_) {
         if (SSL_is_init_finished(ssl_.get())) SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size()));
         return;  // mid-handshake nothing may go out but the handshake
@@ -377,10 +387,7 @@ void Connection::write_to_client(std::string_view bytes) {
 void Connection::end_with_line(std::string_view line, CloseReason reason, const char* error) {
     ensure_client_output();
     if (!line.empty()) write_to_client(line);
-    if (ssl_ && SSL_is_init_finished(ssl_.get()) && !has(close_notify_queued)) {
-        SSL_shutdown(ssl_.get());
-        set(close_notify_queued);
-    }
+    if (ssl_ && SSL_is_init_finished(ssl_.get()) && !has(close_notify_queued)) queue_close_notify();
     close_after_flush(reason, error);
 }
 
@@ -458,7 +465,7 @@ void Connection::count_close(CloseReason reason, const char* error) {
 
 void Connection::update_idle_gauge() {
     bool idle = quiet() && !tls_io_.out && !backend_out_ && client_in_buffer_ == kNoBuffer &&
-                backend_in_buffer_ == kNoBuffer;
+                backend_in_buffer_ == kNoBuffer && partial_length_ == 0;
     if (idle == has(counted_idle)) return;
     if (idle) {
         metrics_.idle.add();

@@ -16,6 +16,7 @@
 #include "proxy/net/deadline_list.hpp"
 #include "proxy/session/io_op.hpp"
 #include "proxy/net/unique_fd.hpp"
+#include "tls/tls13_records.hpp"
 #include "tls/tls_transport.hpp"
 
 namespace tlsfront {
@@ -163,6 +164,18 @@ private:
     void release_idle_output();
     void maybe_done();
     bool handle_ssl_error(int ret, const char* during);
+    // connection_records.cpp: TLS 1.3 records sealed and opened by tlsfront once the relay starts
+    // (Tls13Records), BoringSSL's SSL_read/SSL_write otherwise.
+    void take_over_records();
+    // Like SSL_read into `to`: bytes (> 0), or 0/-1 with `error` an SSL_ERROR_* value;
+    // SSL_ERROR_SSL means the connection is already on its way out.
+    int read_client_records(Tls13Records::Cipher& cipher, uint8_t* to, uint32_t room, int& error);
+    // Seals `size` bytes (at most one record) into the client's send block; -1 after a failure.
+    int seal_client_record(Tls13Records::Cipher& cipher, const uint8_t* from, uint32_t size);
+    // The KeyUpdate a client asked for, or ours when the write key is worn; false if it must wait for room.
+    bool seal_key_update_if_owed();
+    void queue_close_notify();
+    void fail_records(const Tls13Records::OpenResult& result);
     // The plaintext relay's SSL_read and SSL_write: bytes moved (-1: none to take).
     int take_plaintext(uint8_t* to, uint32_t room);
     int put_plaintext(const uint8_t* from, uint32_t size);
@@ -176,6 +189,9 @@ private:
     bssl::UniquePtr<SSL> ssl_;
     std::unique_ptr<StartTlsPhase> starttls_;  // STARTTLS listeners, until the relay starts
     TlsTransport tls_io_;  // ciphertext in (ring buffer) and out (pool block)
+    std::unique_ptr<Tls13Records> records_;      // TLS 1.3 while relaying: tlsfront's own record layer
+    std::unique_ptr<uint8_t[]> partial_record_;  // a record split across two receives, while it is
+    uint32_t partial_length_ = 0;                // (Tls13Records::kMaxRecord bytes)
     uint32_t client_sent_ = 0;
     uint16_t client_in_buffer_ = kNoBuffer;
     uint16_t backend_in_buffer_ = kNoBuffer;

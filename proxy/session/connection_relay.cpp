@@ -1,8 +1,10 @@
 // The relay. Each direction has at most one operation in flight: while a send to one side is
 // pending, nothing more is read from the other (backpressure), so memory per connection is bounded
 // by one receive buffer and one send block per direction, and by nothing at all when idle.
-//   client -> backend: ciphertext lands in a ring buffer, SSL_read decrypts into a send block.
-//   backend -> client: plaintext lands in a ring buffer, SSL_write seals into a send block.
+//   client -> backend: ciphertext lands in a ring buffer and is opened into a send block.
+//   backend -> client: plaintext lands in a ring buffer and is sealed into a send block.
+// Opening and sealing is tlsfront's own for TLS 1.3 (connection_records.cpp), BoringSSL's
+// SSL_read/SSL_write for TLS 1.2.
 // Half-close: client EOF (close_notify or FIN) -> shutdown(SHUT_WR) toward the backend; backend
 // EOF -> close_notify and FIN toward the client; each direction ends on its own.
 // An SMTP session that never started TLS (flag plaintext) is relayed the same way, copying instead
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "proxy/session/connection.hpp"
 #include "proxy/session/listener_metrics.hpp"
@@ -85,6 +88,8 @@ bool Connection::handle_ssl_error(int ret, const char* during) {
 void Connection::pump_client_to_backend() {
     if (state_ != State::relaying || has(backend_send_busy) || has(backend_write_shut)) return;
     bool client_done = false;
+    std::optional<Tls13Records::Cipher> cipher;  // keyed once for this burst of records
+    if (records_ && (tls_io_.in_len > 0 || partial_length_ > 0)) cipher.emplace(*records_, Tls13Records::Direction::read);
     while (true) {
         if (!backend_out_) {
             backend_out_ = worker_.send_buffers().acquire();
@@ -93,8 +98,11 @@ void Connection::pump_client_to_backend() {
         uint32_t room = worker_.send_buffers().block_size() - backend_out_len_;
         if (room == 0) break;
         ensure_client_output();  // SSL_read may have to answer (a KeyUpdate, say)
-        int n = has(plaintext) ? take_plaintext(backend_out_ + backend_out_len_, room)
-                               : SSL_read(ssl_.get(), backend_out_ + backend_out_len_, static_cast<int>(room));
+        uint8_t* to = backend_out_ + backend_out_len_;
+        int error = SSL_ERROR_WANT_READ;
+        int n = has(plaintext) ? take_plaintext(to, room)
+                : records_     ? (cipher ? read_client_records(*cipher, to, room, error) : -1)
+                               : SSL_read(ssl_.get(), to, static_cast<int>(room));
         if (n > 0) {
             backend_out_len_ += static_cast<uint32_t>(n);
             bytes_in_ += static_cast<uint64_t>(n);
@@ -102,13 +110,13 @@ void Connection::pump_client_to_backend() {
             clear(backend_spoke_last);
             continue;
         }
-        int error = has(plaintext) ? SSL_ERROR_WANT_READ : SSL_get_error(ssl_.get(), n);
+        if (!has(plaintext) && !records_) error = SSL_get_error(ssl_.get(), n);
         if (error == SSL_ERROR_ZERO_RETURN) {
             client_done = true;  // close_notify
         } else if (error == SSL_ERROR_WANT_READ) {
-            client_done = has(client_eof);  // a bare TCP FIN ends the stream too
-        } else if (!handle_ssl_error(n, "read")) {
-            return;
+            client_done = has(client_eof) && partial_length_ == 0;  // a bare TCP FIN ends the stream too
+        } else if (records_ ? error != SSL_ERROR_WANT_WRITE : !handle_ssl_error(n, "read")) {
+            return;  // records_: WANT_WRITE is a record too big for the room left; anything else ended it
         }
         break;
     }
@@ -173,15 +181,25 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
 void Connection::pump_backend_to_client() {
     if (state_ != State::relaying || has(client_send_busy) || has(close_notify_queued)) return;
     ensure_client_output();
-    const size_t overhead = has(plaintext) ? 0 : SSL_max_seal_overhead(ssl_.get());
+    if (records_ && !seal_key_update_if_owed()) {  // no room for it yet: what is queued goes first
+        if (state_ == State::relaying) flush_to_client();
+        return;
+    }
+    const size_t overhead = has(plaintext) ? 0
+                            : records_     ? Tls13Records::kSealOverhead
+                                           : SSL_max_seal_overhead(ssl_.get());
     const uint8_t* plain = backend_in_len_ ? worker_.receive_buffers().data(backend_in_buffer_) : nullptr;
+    std::optional<Tls13Records::Cipher> cipher;
+    if (records_ && backend_in_len_ > 0) cipher.emplace(*records_, Tls13Records::Direction::write);
     while (backend_in_len_ > 0 && tls_io_.out_room() > overhead) {
         uint32_t chunk = std::min<uint32_t>(backend_in_len_, static_cast<uint32_t>(tls_io_.out_room() - overhead));
         chunk = std::min<uint32_t>(chunk, SSL3_RT_MAX_PLAIN_LENGTH);
-        int n = has(plaintext) ? put_plaintext(plain + backend_in_offset_, chunk)
-                               : SSL_write(ssl_.get(), plain + backend_in_offset_, static_cast<int>(chunk));
+        const uint8_t* from = plain + backend_in_offset_;
+        int n = has(plaintext) ? put_plaintext(from, chunk)
+                : records_     ? seal_client_record(*cipher, from, chunk)
+                               : SSL_write(ssl_.get(), from, static_cast<int>(chunk));
         if (n <= 0) {
-            if (!handle_ssl_error(n, "write")) return;
+            if (records_ || !handle_ssl_error(n, "write")) return;
             break;
         }
         backend_in_offset_ += static_cast<uint32_t>(n);
@@ -192,9 +210,8 @@ void Connection::pump_backend_to_client() {
         else clear(backend_spoke_last);
     }
     if (backend_in_len_ == 0) release_backend_input();
-    if (backend_in_len_ == 0 && has(backend_eof) && tls_io_.out_room() > overhead) {
-        if (!has(plaintext)) SSL_shutdown(ssl_.get());  // queues close_notify; FIN follows once it is sent
-        set(close_notify_queued);
+    if (backend_in_len_ == 0 && has(backend_eof) && tls_io_.out_room() >= overhead + 2) {
+        queue_close_notify();  // FIN follows once it is sent
         if (tls_io_.out_len == 0) {  // plaintext with nothing left to send: the FIN goes now
             ::shutdown(client_.get(), SHUT_WR);
             set(client_write_shut);

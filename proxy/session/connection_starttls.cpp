@@ -110,6 +110,7 @@ void Connection::finish_backend_greeting(std::string_view leftover) {
     std::string forward = std::move(starttls_->forward);
     starttls_.reset();
     state_ = State::relaying;
+    take_over_records();
     use_.idle_deadlines.arm(*this, worker_.now_ms());
     if (!forward.empty()) {
         bytes_in_ += forward.size();
