@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -21,27 +22,36 @@ uint8_t* BufferPool::acquire() {
     return block;
 }
 
-ProvidedBufferRing::ProvidedBufferRing(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t size)
-    : ring_(ring), group_id_(group_id), count_(count), size_(size),
-      memory_(std::make_unique_for_overwrite<uint8_t[]>(size_t{count} * size)) {
-    ring_bytes_ = count * sizeof(io_uring_buf);
+ProvidedBufferRing::ProvidedBufferRing(io_uring* ring, uint16_t group_id, uint32_t capacity, uint32_t count,
+                                       uint32_t size)
+    : ring_(ring), group_id_(group_id), capacity_(capacity), size_(size),
+      memory_(std::make_unique_for_overwrite<uint8_t[]>(size_t{capacity} * size)) {
+    ring_bytes_ = capacity * sizeof(io_uring_buf);
     void* mapped = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mapped == MAP_FAILED) throw std::runtime_error(std::string("mmap buffer ring: ") + std::strerror(errno));
     buf_ring_ = static_cast<io_uring_buf_ring*>(mapped);
     io_uring_buf_ring_init(buf_ring_);
     io_uring_buf_reg reg{};
     reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
-    reg.ring_entries = count;
+    reg.ring_entries = capacity;
     reg.bgid = group_id;
     if (int err = io_uring_register_buf_ring(ring_, &reg, 0); err < 0) {
         munmap(buf_ring_, ring_bytes_);
         throw std::runtime_error(std::string("io_uring_register_buf_ring: ") + std::strerror(-err));
     }
-    for (uint32_t id = 0; id < count; ++id)
-        io_uring_buf_ring_add(buf_ring_, data(static_cast<uint16_t>(id)), size_, static_cast<uint16_t>(id),
-                              io_uring_buf_ring_mask(count), static_cast<int>(id));
+    grow(count);
+}
+
+bool ProvidedBufferRing::grow(uint32_t count) {
+    count = std::min(count, capacity_ - provided_);
+    for (uint32_t i = 0; i < count; ++i) {
+        auto id = static_cast<uint16_t>(provided_ + i);
+        io_uring_buf_ring_add(buf_ring_, data(id), size_, id, io_uring_buf_ring_mask(capacity_), static_cast<int>(i));
+    }
     io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
-    available_ = count;
+    provided_ += count;
+    available_ += count;
+    return count > 0;
 }
 
 ProvidedBufferRing::~ProvidedBufferRing() {
@@ -50,7 +60,7 @@ ProvidedBufferRing::~ProvidedBufferRing() {
 }
 
 void ProvidedBufferRing::recycle(uint16_t id) {
-    io_uring_buf_ring_add(buf_ring_, data(id), size_, id, io_uring_buf_ring_mask(count_), 0);
+    io_uring_buf_ring_add(buf_ring_, data(id), size_, id, io_uring_buf_ring_mask(capacity_), 0);
     io_uring_buf_ring_advance(buf_ring_, 1);
     ++available_;
 }

@@ -33,9 +33,10 @@ private:
 
 class ProvidedBufferRing {
 public:
-    // Registers `count` (a power of two) buffers of `size` bytes as buffer group `group_id`.
-    // Throws std::runtime_error when the kernel refuses.
-    ProvidedBufferRing(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t size);
+    // Registers a ring of `capacity` entries (a power of two) as buffer group `group_id` and
+    // provides the first `count` buffers of `size` bytes. The memory for all of them is reserved
+    // up front but only what is provided gets touched. Throws std::runtime_error when the kernel refuses.
+    ProvidedBufferRing(io_uring* ring, uint16_t group_id, uint32_t capacity, uint32_t count, uint32_t size);
     ~ProvidedBufferRing();
     ProvidedBufferRing(const ProvidedBufferRing&) = delete;
     ProvidedBufferRing& operator=(const ProvidedBufferRing&) = delete;
@@ -48,14 +49,18 @@ public:
     // The kernel took one for a completed receive.
     void taken() { --available_; }
     uint32_t available() const { return available_; }
+    uint32_t provided() const { return provided_; }
+    // Provides up to `count` more buffers (never past the capacity); false when none could be added.
+    bool grow(uint32_t count);
 
 private:
     io_uring* ring_;
     io_uring_buf_ring* buf_ring_ = nullptr;
     size_t ring_bytes_ = 0;
     uint16_t group_id_;
-    uint32_t count_;
+    uint32_t capacity_;
     uint32_t size_;
+    uint32_t provided_ = 0;
     uint32_t available_ = 0;
     std::unique_ptr<uint8_t[]> memory_;
 };

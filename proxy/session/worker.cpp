@@ -20,8 +20,13 @@ namespace {
 constexpr unsigned kSubmissionEntries = 4096;
 constexpr unsigned kCompletionEntries = 16384;
 constexpr uint16_t kReceiveGroup = 0;
-constexpr uint32_t kReceiveBuffers = 64;       // power of two
 constexpr uint32_t kReceiveBufferSize = 131072;  // eight TLS records: fewer syscalls and ACKs per byte
+// Receive buffers are provided 64 at a time: a worker starts with 64 (8 MiB, touched only where
+// bytes land) and adds 64 more whenever a receive finds none free, up to 1,024. That many
+// receives completing in one batch takes 1,000 busy connections (a ping-pong load), and before
+// the ring grew with them, the receives that found no buffer waited for one again and again.
+constexpr uint32_t kReceiveBuffersStep = 64;
+constexpr uint32_t kReceiveBuffersMax = 1024;  // power of two
 constexpr uint32_t kSendBlockSize = 131072 + 2048;  // eight records plus their sealing overhead
 constexpr long kTickNanoseconds = 100'000'000;
 constexpr uint64_t kMaxWaitNanoseconds = 1'000'000'000;  // the tick wakes the loop long before
@@ -116,7 +121,7 @@ void Worker::run(std::promise<std::string> started) {
     try {
         if (!wake_fd_) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
         ring_.emplace(kSubmissionEntries, kCompletionEntries);
-        receive_buffers_.emplace(ring_->get(), kReceiveGroup, kReceiveBuffers, kReceiveBufferSize);
+        receive_buffers_.emplace(ring_->get(), kReceiveGroup, kReceiveBuffersMax, kReceiveBuffersStep, kReceiveBufferSize);
     } catch (const std::exception& e) {
         started.set_value(e.what());
         return;
@@ -248,14 +253,17 @@ void Worker::settle(Connection* connection) {
     counters_.open_connections.fetch_sub(1);
 }
 
-void Worker::wait_for_receive_buffer(Connection& connection, IoOp op) { starved_.emplace_back(&connection, op); }
+void Worker::wait_for_receive_buffer(Connection& connection, IoOp op) {
+    starved_.emplace_back(&connection, op);
+    if (receive_buffers_->available() == 0) receive_buffers_->grow(kReceiveBuffersStep);
+}
 
 void Worker::recycle_receive_buffer(uint16_t id) { receive_buffers_->recycle(id); }
 
 void Worker::retry_starved() {
     while (!starved_.empty() && receive_buffers_->available() > 0) {
-        auto [connection, op] = starved_.back();
-        starved_.pop_back();
+        auto [connection, op] = starved_.front();  // first come, first served: none waits forever
+        starved_.pop_front();
         if (connection) connection->retry_receive(op);
     }
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <memory>
 #include <optional>
@@ -107,7 +108,7 @@ private:
     std::optional<ProvidedBufferRing> receive_buffers_;
     BufferPool send_buffers_;
     std::vector<std::unique_ptr<Connection>> connections_;
-    std::vector<std::pair<Connection*, IoOp>> starved_;  // receives waiting for a ring buffer
+    std::deque<std::pair<Connection*, IoOp>> starved_;  // receives waiting for a ring buffer, oldest first
     UniqueFd wake_fd_;
     uint64_t wake_value_ = 0;
     __kernel_timespec tick_interval_{};
