@@ -167,7 +167,7 @@ void add_arrivals(JsonObject& json, const HumanLines& human, const LoadOptions& 
         .integer("arrivals_scheduled", r.totals.arrivals)
         .integer("arrivals_late", r.totals.late)
         .object("start_delay_us", json_percentiles(r.results.start_delay, 1e3));
-    human.line("arrivals", format("%llu at %g/s, %llu late (every connection busy when due)",
+    human.line("arrivals", format("%llu at %g/s, %llu late (found no free connection)",
                                   static_cast<unsigned long long>(r.totals.arrivals), o.rate,
                                   static_cast<unsigned long long>(r.totals.late)));
     human.line("start delay", human_percentiles(r.results.start_delay));

@@ -96,7 +96,7 @@ class BenchImapTest(BenchCase):
         self.assert_arrivals(summary, 20, 10)
         self.assert_steps(summary, 10)
         self.assert_percentiles(summary['handshake_us'], 10, 'handshake_us')
-        self.assertRegex(stderr, r'(?m)^arrivals +10 at 20/s, \d+ late')
+        self.assertRegex(stderr, r'(?m)^arrivals +10 at 20/s, \d+ late \(found no free connection\)')
         self.assertRegex(stderr, r'(?m)^arrival\+handshake +min ')
 
 
