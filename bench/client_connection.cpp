@@ -59,15 +59,16 @@ RunControl& ClientConnection::control() const { return thread_.control(); }
 
 ClientConnection::Outcome ClientConnection::take_outcome() { return std::exchange(outcome_, Outcome::none); }
 
-bool ClientConnection::start() {
-    if (!session_->start_connection(thread_.control())) return false;
+bool ClientConnection::start(std::optional<uint64_t> scheduled_ns) {
+    if (!scheduled_ns && !session_->start_connection(thread_.control())) return false;
     outcome_ = Outcome::none;
     flags_ = 0;
     sent_ = 0;
     transport_.in = nullptr;
     transport_.in_len = 0;
     transport_.out_len = 0;
-    connect_started_ns_ = last_progress_ns_ = monotonic_ns();
+    last_progress_ns_ = monotonic_ns();
+    unit_started_ns_ = scheduled_ns.value_or(last_progress_ns_);
     state_ = State::connecting;
     opening_ = true;
     thread_.note_opening(+1);
@@ -165,7 +166,7 @@ void ClientConnection::handshake_done() {
     if (SSL_session_reused(ssl_.get())) ThreadCounters::add(c.resumed);
     ThreadCounters::add(c.open);
     set(counted_open);
-    results().handshake.record(monotonic_ns() - connect_started_ns_);
+    results().handshake.record(monotonic_ns() - unit_started_ns_);
     state_ = State::established;
     session_->on_established(*this);
 }
@@ -243,6 +244,20 @@ void ClientConnection::arm_receive() {
     ++pending_ops_;
 }
 
+ArrivalOffer ClientConnection::await_arrival() {
+    ArrivalOffer offer = thread_.offer_arrival(*this);
+    awaiting_arrival_ = offer.kind == ArrivalOffer::Kind::later;
+    return offer;
+}
+
+void ClientConnection::deliver_arrival(std::optional<uint64_t> scheduled_ns) {
+    if (!awaiting_arrival_ || state_ != State::established) return;
+    awaiting_arrival_ = false;
+    last_progress_ns_ = monotonic_ns();  // the stall clock starts with the request
+    session_->on_arrival(*this, scheduled_ns);
+    if (open()) drive();
+}
+
 void ClientConnection::finish() {
     if (state_ != State::established) return;
     state_ = State::closing;
@@ -262,7 +277,7 @@ void ClientConnection::on_tick(uint64_t now_ns) {
     if (!open()) return;
     if (state_ == State::established) {
         session_->on_tick(*this);
-        if (session_->silence_expected()) last_progress_ns_ = now_ns;
+        if (session_->silence_expected() || awaiting_arrival_) last_progress_ns_ = now_ns;
     }
     if (!open()) return;
     // Completions handled after the tick's clock reading may be "newer" than now_ns.
@@ -279,6 +294,7 @@ void ClientConnection::on_tick(uint64_t now_ns) {
 // earlier could hand its number to a new socket while a cancelled request still names it).
 void ClientConnection::release(Outcome outcome) {
     leave_opening();
+    awaiting_arrival_ = false;  // its entry on the thread's waiting list is stale now
     if (has(counted_open)) {
         ThreadCounters::subtract(counters().open);
         clear(counted_open);

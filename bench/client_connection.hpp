@@ -12,8 +12,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
+#include "bench/arrival_schedule.hpp"
 #include "bench/bench_op.hpp"
 #include "proxy/net/io_ring.hpp"
 #include "bench/run_control.hpp"
@@ -37,7 +39,13 @@ public:
 
     // Opens the slot's next connection if its session has work for one. False: the slot is done.
     // (True and idle() at once: the connection failed before it got anywhere.)
-    bool start();
+    // `scheduled_ns` (--rate, a unit that is a connection): the arrival this connection serves,
+    // already claimed from the budget; its latencies run from that time, not from the connect.
+    bool start(std::optional<uint64_t> scheduled_ns = std::nullopt);
+    // --rate, a session waiting on the thread's list for its next unit (see await_arrival): the
+    // arrival's scheduled time, or nullopt when there will be none.
+    void deliver_arrival(std::optional<uint64_t> scheduled_ns);
+    bool awaiting_arrival() const { return awaiting_arrival_; }
     void on_completion(BenchOp op, int result);
     // About ten times a second: the session's timers and the stall timeout.
     void on_tick(uint64_t now_ns);
@@ -55,7 +63,11 @@ public:
     ThreadCounters& counters() const;
     ThreadResults& results() const;
     RunControl& control() const;
-    uint64_t connect_started_ns() const { return connect_started_ns_; }
+    // When this connection's unit of work began: the connect, or with --rate the scheduled time.
+    uint64_t unit_started_ns() const { return unit_started_ns_; }
+    // --rate: the next unit for a session that is ready for one (pingpong). Kind::later puts the
+    // connection on the thread's waiting list; the arrival then comes through on_arrival().
+    ArrivalOffer await_arrival();
 
 private:
     // releasing: closed as far as the session is concerned, waiting for cancelled requests.
@@ -102,7 +114,8 @@ private:
     Outcome outcome_ = Outcome::none;
     Outcome release_outcome_ = Outcome::none;
     uint16_t pending_ops_ = 0;
-    uint64_t connect_started_ns_ = 0;
+    bool awaiting_arrival_ = false;  // on the thread's waiting list; silence is expected
+    uint64_t unit_started_ns_ = 0;
     uint64_t last_progress_ns_ = 0;
 };
 

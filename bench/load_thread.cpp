@@ -1,6 +1,8 @@
 // The load thread's event loop: dispatch completions, restart slots, tick, stop, abort.
 #include "bench/load_thread.hpp"
 
+#include <algorithm>
+
 #include "bench/client_connection.hpp"
 #include "bench/clock.hpp"
 #include "bench/session.hpp"
@@ -29,7 +31,12 @@ TlsClientSettings tls_settings_for(const LoadOptions& options) {
 
 LoadThread::LoadThread(const LoadOptions& options, RunControl& control, unsigned index, unsigned slot_count)
     : options_(options), control_(control), index_(index), slot_count_(slot_count),
-      timeout_ns_(seconds_to_ns(options.timeout_s)) {}
+      timeout_ns_(seconds_to_ns(options.timeout_s)) {
+    if (options.rate > 0) {  // thread t of T: R/T per second, t/T of an interval behind thread 0
+        arrivals_.emplace(options.rate / options.threads, static_cast<double>(index) / options.threads);
+        arrival_opens_connection_ = unit_is_connection(options.scenario);
+    }
+}
 
 LoadThread::~LoadThread() {
     ring_.reset();
@@ -63,18 +70,20 @@ void LoadThread::run(std::promise<std::string> started) {
 }
 
 void LoadThread::loop() {
-    uint64_t next_tick = monotonic_ns() + kTickNs;
+    uint64_t now = loop_started_ns_ = monotonic_ns();
+    uint64_t next_tick = now + kTickNs;
     uint64_t abort_deadline = 0;
-    start_ready_slots();
+    if (arrivals_) run_arrivals(now);
+    if (!arrival_opens_connection_) start_ready_slots();
     while (work_remains()) {
-        ring_->run_once(kTickNs, [this](const io_uring_cqe& cqe) {
+        ring_->run_once(wait_ns(next_tick), [this](const io_uring_cqe& cqe) {
             BenchOp op = op_of<BenchOp>(cqe.user_data);
             if (op == BenchOp::ignore) return;
             auto* slot = object_of<ClientConnection>(cqe.user_data);
             slot->on_completion(op, cqe.res);
             settle(*slot);
         });
-        uint64_t now = monotonic_ns();
+        now = monotonic_ns();
         if (now >= next_tick) {
             next_tick = now + kTickNs;
             tick(now);
@@ -87,8 +96,22 @@ void LoadThread::loop() {
                 break;
             }
         }
-        start_ready_slots();
+        if (arrivals_) run_arrivals(now);
+        if (!arrival_opens_connection_) start_ready_slots();
     }
+}
+
+bool LoadThread::work_remains() const {
+    if (arrival_opens_connection_) return active_ > 0 || arrivals_->open() || arrivals_->queued() > 0;
+    return active_ > 0 || !ready_.empty() || !backoff_.empty();
+}
+
+// Until the next tick, or the next arrival if that comes first.
+uint64_t LoadThread::wait_ns(uint64_t next_tick_ns) const {
+    uint64_t until = next_tick_ns;
+    if (arrivals_ && arrivals_->open() && arrivals_->started()) until = std::min(until, arrivals_->next_due_ns());
+    uint64_t now = monotonic_ns();
+    return until > now ? until - now : 0;
 }
 
 void LoadThread::start_ready_slots() {
@@ -125,6 +148,11 @@ void LoadThread::tick(uint64_t now_ns) {
 void LoadThread::abort_all() {
     ready_.clear();
     backoff_.clear();
+    if (arrivals_) {
+        drop_queued_arrivals("scheduled, but every connection was still busy when the time cap was reached");
+        arrivals_->close();
+        waiting_.clear();  // their connections are aborted below
+    }
     for (auto& slot : slots_) {
         if (slot->idle()) continue;
         slot->abort("still open when the time cap was reached");
@@ -133,6 +161,7 @@ void LoadThread::abort_all() {
 }
 
 void LoadThread::abandon(const std::string& why) {
+    if (arrivals_) drop_queued_arrivals(why.c_str());
     for (auto& slot : slots_) {
         if (slot->idle()) continue;
         ThreadCounters::add(counters().errors);

@@ -5,16 +5,21 @@
 // tick (so a proxy that refuses connections does not turn the run into a busy loop); at most
 // kMaxOpening connections per thread are in connect or handshake at a time, like a client
 // population arriving rather than a SYN flood.
+// With --rate (open loop) the thread's ArrivalSchedule decides when a unit starts: an arrival
+// takes a free slot (handshake, resume, imap: a new connection) or a connection waiting for its
+// next request (pingpong); when there is none it queues and is counted late.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "bench/arrival_schedule.hpp"
 #include "bench/bench_op.hpp"
 #include "proxy/net/io_ring.hpp"
 #include "bench/options.hpp"
@@ -50,6 +55,8 @@ public:
     std::span<uint8_t> plaintext_scratch() { return {scratch_.get(), kScratchSize}; }
     uint64_t timeout_ns() const { return timeout_ns_; }
     void note_opening(int delta) { opening_ += delta; }
+    // --rate: a connection ready for its next unit (pingpong); see ClientConnection::await_arrival.
+    ArrivalOffer offer_arrival(ClientConnection& connection);
 
 private:
     static constexpr int kMaxOpening = 256;
@@ -61,7 +68,14 @@ private:
     void tick(uint64_t now_ns);
     void abort_all();
     void abandon(const std::string& why);
-    bool work_remains() const { return active_ > 0 || !ready_.empty() || !backoff_.empty(); }
+    bool work_remains() const;
+    uint64_t wait_ns(uint64_t next_tick_ns) const;
+    // --rate (arrivals_ set):
+    void run_arrivals(uint64_t now_ns);
+    void dispatch_arrivals();
+    uint64_t pop_arrival();
+    void finish_waiting();
+    void drop_queued_arrivals(const char* why);
 
     const LoadOptions& options_;
     RunControl& control_;
@@ -76,6 +90,10 @@ private:
     std::vector<ClientConnection*> backoff_;   // failed: restarted at the next tick
     unsigned active_ = 0;                      // slots with a connection open or being released
     int opening_ = 0;                          // slots in connect or handshake
+    std::optional<ArrivalSchedule> arrivals_;  // --rate only
+    bool arrival_opens_connection_ = false;    // --rate: handshake, resume, imap
+    std::deque<ClientConnection*> waiting_;    // --rate, pingpong: connections awaiting an arrival (FIFO)
+    uint64_t loop_started_ns_ = 0;
     // Declared last, destroyed first: no request may outlive the slot buffers it points into.
     std::unique_ptr<IoRing> ring_;
 };

@@ -66,13 +66,19 @@ Options:
   --pid PID            idle: the proxy process whose VmRSS (/proc/PID/status) is measured
   --user NAME          imap: login name (required for imap)
   --password PASS      imap: password (required for imap)
+  --rate R             open loop: R new units per second over all threads, at fixed intervals
+                       (handshake, resume, imap: connections; pingpong: requests over the open
+                       connections). An arrival that finds every connection busy waits (counted
+                       late), and its latencies run from its scheduled time. Default: closed
+                       loop, each connection starts its next unit as soon as one ends
   --timeout SECONDS    a connection that makes no progress for this long fails (default 10)
   --json FILE          also write the JSON summary to FILE
   --quiet              no progress line and no human summary on stderr
 
 Bounds: after --duration (or --requests) no new work starts; work in flight may finish within 5 s,
 then whatever is still open is cut and counted as an error, and the program exits even when the
-proxy hangs. idle: opening all connections may take up to 120 s before the hold starts.
+proxy hangs. idle: opening all connections may take up to 120 s before the hold starts. --rate:
+arrivals still waiting for a connection may start within those 5 s; those left are errors too.
 Output: a progress line on stderr when it is a terminal (about 4 updates a second), a human summary
 on stderr, a JSON object on stdout (and in --json FILE).
 Exit status: 0 without errors, 1 with errors, 2 on bad arguments.
@@ -137,6 +143,16 @@ double parse_seconds(std::string_view option, std::string_view text, double min)
         value > 86400)
         throw UsageError(std::string(option) + ": expected seconds (at least " + std::to_string(min) +
                          "), got '" + std::string(text) + "'");
+    return value;
+}
+
+double parse_rate(std::string_view option, std::string_view text) {
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value <= 0 ||
+        value > 10'000'000)
+        throw UsageError(std::string(option) + ": expected arrivals per second, more than 0 and at most 10000000, got '" +
+                         std::string(text) + "'");
     return value;
 }
 
@@ -217,6 +233,8 @@ LoadOptions parse_load(Scenario scenario, ArgumentReader& args) {
             o.user = args.value_of(arg);
         } else if (arg == "--password") {
             o.password = args.value_of(arg);
+        } else if (arg == "--rate") {
+            o.rate = parse_rate(arg, args.value_of(arg));
         } else if (arg == "--timeout") {
             o.timeout_s = parse_seconds(arg, args.value_of(arg), 0.1);
         } else if (arg == "--json") {
@@ -234,6 +252,9 @@ LoadOptions parse_load(Scenario scenario, ArgumentReader& args) {
         (o.user.find_first_of("\"\\\r\n") != std::string::npos ||
          o.password.find_first_of("\"\\\r\n") != std::string::npos))
         throw UsageError("imap: --user and --password may not contain quotes, backslashes or line breaks");
+    if (o.rate > 0 && !unit_is_connection(scenario) && scenario != Scenario::pingpong)
+        throw UsageError(std::string("--rate: not supported by ") + to_string(scenario) +
+                         " (open-loop arrivals are for handshake, resume, imap and pingpong)");
     // Transfers are "C connections each moving N bytes"; idle holds exactly C connections.
     if (scenario == Scenario::idle || ((scenario == Scenario::download || scenario == Scenario::upload) && !have_requests))
         o.requests = o.connections;

@@ -30,10 +30,17 @@ struct LoadOptions {
     pid_t pid = 0;               // idle: the proxy whose RSS is measured
     std::string user;            // imap
     std::string password;        // imap
+    double rate = 0;             // --rate: arrivals per second over all threads; 0 = closed loop
     double timeout_s = 10;       // a connection without progress for this long fails
     std::string json_path;
     bool quiet = false;
 };
+
+// Whether the scenario's unit of work is a connection (handshake, resume, imap): with --rate, an
+// arrival opens a connection; otherwise (pingpong) it sends a request on an open one.
+inline bool unit_is_connection(Scenario s) {
+    return s == Scenario::handshake || s == Scenario::resume || s == Scenario::imap;
+}
 
 struct BackendOptions {
     SocketAddress listen;

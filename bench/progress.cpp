@@ -12,7 +12,7 @@ namespace tlsfront::bench {
 ProgressLine::ProgressLine(const LoadOptions& options)
     : enabled_(!options.quiet && isatty(STDERR_FILENO)),
       transfers_(options.scenario == Scenario::download || options.scenario == Scenario::upload),
-      connections_(options.connections) {}
+      open_loop_(options.rate > 0), connections_(options.connections) {}
 
 void ProgressLine::update(uint64_t elapsed_ns, const CounterTotals& totals, const char* phase) {
     if (!enabled_) return;
@@ -26,6 +26,9 @@ void ProgressLine::update(uint64_t elapsed_ns, const CounterTotals& totals, cons
                      static_cast<unsigned long long>(totals.errors));
     if (transfers_ && n > 0 && static_cast<size_t>(n) < sizeof line)
         snprintf(line + n, sizeof line - static_cast<size_t>(n), "  %.1f MB/s", mb_per_s);
+    else if (open_loop_ && n > 0 && static_cast<size_t>(n) < sizeof line)
+        snprintf(line + n, sizeof line - static_cast<size_t>(n), "  late %llu",
+                 static_cast<unsigned long long>(totals.late));
     fputs(line, stderr);
     fflush(stderr);
     drawn_ = true;

@@ -1,6 +1,7 @@
 // ProgressLine: one line on stderr, rewritten in place about four times a second while a run is
 // going (only when stderr is a terminal and not --quiet): elapsed time, phase, work completed and
-// its recent rate, open connections, errors, and MB/s for transfers.
+// its recent rate, open connections, errors, and MB/s for transfers
+// or the late arrivals with --rate.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@ private:
     bool enabled_;
     bool drawn_ = false;
     bool transfers_;
+    bool open_loop_;  // --rate: also the late arrivals
     unsigned connections_;
     uint64_t last_elapsed_ns_ = 0;
     CounterTotals last_{};

@@ -17,9 +17,10 @@ const char* to_string(ErrorKind kind) {
     return "unknown";
 }
 
-void ErrorTally::add(ErrorKind kind, std::string_view why) {
+void ErrorTally::add(ErrorKind kind, std::string_view why, uint64_t count) {
     auto i = static_cast<size_t>(kind);
-    if (counts[i]++ == 0) first[i] = why;
+    if (counts[i] == 0) first[i] = why;
+    counts[i] += count;
 }
 
 void ErrorTally::merge(const ErrorTally& other) {
@@ -33,7 +34,8 @@ void ThreadResults::merge(const ThreadResults& other) {
     latency.merge(other.latency);
     handshake.merge(other.handshake);
     completion.merge(other.completion);
-    greeting.merge(other.greeting);
+    for (size_t i = 0; i < kImapSteps; ++i) imap_steps[i].merge(other.imap_steps[i]);
+    start_delay.merge(other.start_delay);
     errors.merge(other.errors);
 }
 
@@ -62,6 +64,8 @@ CounterTotals RunControl::totals() const {
         t.handshakes += c.handshakes.load(std::memory_order_relaxed);
         t.resumed += c.resumed.load(std::memory_order_relaxed);
         t.open += c.open.load(std::memory_order_relaxed);
+        t.arrivals += c.arrivals.load(std::memory_order_relaxed);
+        t.late += c.late.load(std::memory_order_relaxed);
     }
     return t;
 }

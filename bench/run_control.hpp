@@ -26,6 +26,8 @@ struct alignas(64) ThreadCounters {
     std::atomic<uint64_t> handshakes{0};
     std::atomic<uint64_t> resumed{0};
     std::atomic<uint64_t> open{0};        // established TLS connections right now
+    std::atomic<uint64_t> arrivals{0};    // --rate: arrivals scheduled (claimed from the budget)
+    std::atomic<uint64_t> late{0};        // --rate: of those, found no free connection when due
 
     // The owning thread is the only writer: a plain load and store, no locked instruction.
     static void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -37,7 +39,7 @@ struct alignas(64) ThreadCounters {
 };
 
 struct CounterTotals {
-    uint64_t completed = 0, errors = 0, bytes = 0, handshakes = 0, resumed = 0, open = 0;
+    uint64_t completed = 0, errors = 0, bytes = 0, handshakes = 0, resumed = 0, open = 0, arrivals = 0, late = 0;
 };
 
 enum class ErrorKind : uint8_t {
@@ -58,17 +60,25 @@ struct ErrorTally {
     std::array<uint64_t, kErrorKinds> counts{};
     std::array<std::string, kErrorKinds> first;
 
-    void add(ErrorKind kind, std::string_view why);
+    void add(ErrorKind kind, std::string_view why, uint64_t count = 1);
     void merge(const ErrorTally& other);
 };
 
+// The steps of an imap session, in order; each has its own latency histogram.
+enum class ImapStep : uint8_t { greeting, login, select, fetch, logout };
+constexpr size_t kImapSteps = 5;
+
 // Read by the main thread only after the owning thread has ended.
 struct ThreadResults {
-    LatencyHistogram latency;     // pingpong: one request; imap: one command
-    LatencyHistogram handshake;   // connect start -> handshake done
+    LatencyHistogram latency;     // pingpong: one request; imap: one command (LOGIN to LOGOUT)
+    LatencyHistogram handshake;   // connect start (--rate: the arrival's scheduled time) -> handshake done
     LatencyHistogram completion;  // download/upload: one transfer; imap: one session
-    LatencyHistogram greeting;    // imap: handshake done -> the server's greeting
+    // imap, per step: greeting (handshake done -> the server's greeting), then each command
+    std::array<LatencyHistogram, kImapSteps> imap_steps;
+    LatencyHistogram start_delay; // --rate: an arrival's scheduled time -> its start (connect or request sent)
     ErrorTally errors;
+
+    LatencyHistogram& imap_step(ImapStep step) { return imap_steps[static_cast<size_t>(step)]; }
 
     void merge(const ThreadResults& other);
 };

@@ -1,8 +1,9 @@
 // imap: a mail-client-shaped session against a real IMAP server behind the proxy, one per unit:
 //   greeting, a LOGIN, b SELECT INBOX, c FETCH 1 (BODY[]), d LOGOUT, close_notify.
 // Each command's latency runs from sealing it to its tagged OK, the greeting's from the end of the
-// handshake (the proxy connects to the server only then); the session time from the connect to
-// LOGOUT's OK. A NO or BAD fails the connection and stops the run: repeating a refused login
+// handshake (the proxy connects to the server only then), each into its own histogram (and the
+// four commands also into the aggregate one); the session time from the connect (--rate: from the
+// arrival's scheduled time) to LOGOUT's OK. A NO or BAD fails the connection and stops the run: repeating a refused login
 // only measures the server's auth-failure delay (Dovecot slows down failing logins on purpose).
 #include <algorithm>
 #include <array>
@@ -25,7 +26,7 @@ public:
     bool start_connection(RunControl& control) override { return control.claim_unit(); }
 
     void on_established(ClientConnection&) override {
-        step_ = Step::greeting;
+        step_ = ImapStep::greeting;
         command_sent_ns_ = monotonic_ns();  // the greeting is timed like a command
         reader_.reset();
         out_ = {};
@@ -46,7 +47,7 @@ public:
     void output_taken(ClientConnection&, size_t bytes) override { out_ = out_.subspan(bytes); }
 
 private:
-    enum class Step : uint8_t { greeting, login, select, fetch, logout };
+    using Step = ImapStep;
 
     static const char* step_name(Step step) {
         static constexpr std::array<const char*, 5> names{"the greeting", "LOGIN", "SELECT", "FETCH", "LOGOUT"};
@@ -57,7 +58,7 @@ private:
     bool on_line(ClientConnection& connection, std::string_view line) {
         if (step_ == Step::greeting) {
             if (!line.starts_with("* OK")) return fail(connection, "greeting", line);
-            connection.results().greeting.record(monotonic_ns() - command_sent_ns_);
+            connection.results().imap_step(Step::greeting).record(monotonic_ns() - command_sent_ns_);
             return send_command(Step::login);
         }
         auto command = static_cast<size_t>(step_) - 1;
@@ -65,7 +66,9 @@ private:
         if (line.size() < 2 || line[0] != tag || line[1] != ' ') return true;  // untagged, or a literal's tail
         std::string_view status = line.substr(2);
         if (!status.starts_with("OK")) return fail(connection, step_name(step_), line);
-        connection.results().latency.record(monotonic_ns() - command_sent_ns_);
+        uint64_t took = monotonic_ns() - command_sent_ns_;
+        connection.results().latency.record(took);
+        connection.results().imap_step(step_).record(took);
         switch (step_) {
         case Step::login: return send_command(Step::select);
         case Step::select: return send_command(Step::fetch);
@@ -74,7 +77,7 @@ private:
             ThreadCounters::add(connection.counters().bytes, reader_.literal_bytes());
             return send_command(Step::logout);
         case Step::logout:
-            connection.results().completion.record(monotonic_ns() - connection.connect_started_ns());
+            connection.results().completion.record(monotonic_ns() - connection.unit_started_ns());
             ThreadCounters::add(connection.counters().completed);
             connection.finish();
             return false;

@@ -19,7 +19,7 @@ std::span<const uint8_t> as_bytes(const std::string& text) {
 }
 
 void transfer_done(ClientConnection& connection) {
-    connection.results().completion.record(monotonic_ns() - connection.connect_started_ns());
+    connection.results().completion.record(monotonic_ns() - connection.unit_started_ns());
     ThreadCounters::add(connection.counters().completed);
     connection.finish();
 }

@@ -16,7 +16,7 @@ std::unique_ptr<Session> make_session(const LoadOptions& options) {
     case Scenario::handshake:
     case Scenario::resume: return make_handshake_session();
     case Scenario::idle: return make_idle_session();
-    case Scenario::pingpong: return make_pingpong_session();
+    case Scenario::pingpong: return make_pingpong_session(options.rate > 0);
     case Scenario::download: return make_download_session(options.bytes);
     case Scenario::upload: return make_upload_session(options.bytes);
     case Scenario::imap: return make_imap_session(options);

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "bench/options.hpp"
@@ -34,6 +35,9 @@ public:
     // Plaintext waiting to be sealed and sent, and how much of it was.
     virtual std::span<const uint8_t> pending_output() { return {}; }
     virtual void output_taken(ClientConnection& /*connection*/, size_t /*bytes*/) {}
+    // --rate, after ClientConnection::await_arrival() said Kind::later: the arrival to serve
+    // (its scheduled time), or nullopt: the run has no more, finish.
+    virtual void on_arrival(ClientConnection& /*connection*/, std::optional<uint64_t> /*scheduled_ns*/) {}
     // About ten times a second while established (idle: end the hold when the run stops).
     virtual void on_tick(ClientConnection& /*connection*/) {}
     // True while silence is expected (idle's hold): the stall timeout does not apply.
@@ -53,7 +57,7 @@ std::unique_ptr<Session> make_session(const LoadOptions& options);
 // One factory per scenario family (scenario_*.cpp).
 std::unique_ptr<Session> make_handshake_session();  // handshake and resume
 std::unique_ptr<Session> make_idle_session();
-std::unique_ptr<Session> make_pingpong_session();
+std::unique_ptr<Session> make_pingpong_session(bool open_loop);
 std::unique_ptr<Session> make_download_session(uint64_t bytes);
 std::unique_ptr<Session> make_upload_session(uint64_t bytes);
 std::unique_ptr<Session> make_imap_session(const LoadOptions& options);

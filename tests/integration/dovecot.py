@@ -99,8 +99,10 @@ def available():
 
 
 class Dovecot(harness.LogFile):
-    def __init__(self, root=None, instance='tlsfront-it-dovecot'):
+    def __init__(self, root=None, instance='tlsfront-it-dovecot', extra_conf=''):
+        """extra_conf: appended to the configuration (e.g. a `protocol imap { ... }` block)."""
         self.root = root or harness.new_dir('dovecot')
+        self.extra_conf = extra_conf
         os.chmod(self.root, 0o755)
         self.instance = instance
         self.imap_port = harness.free_port()
@@ -117,7 +119,7 @@ class Dovecot(harness.LogFile):
             f.write(CONF.format(root=self.root, instance=self.instance,
                                 imap_port=self.imap_port, pop3_port=self.pop3_port,
                                 imap_proxy_port=self.imap_proxy_port, pop3_proxy_port=self.pop3_proxy_port,
-                                auth_port=self.auth_port))
+                                auth_port=self.auth_port) + self.extra_conf)
         with open(os.path.join(self.root, 'users'), 'w') as f:
             f.write(f'{USER}:{{PLAIN}}{PASSWORD}:{MAIL_UID}:{MAIL_UID}::{self.root}/mail/{USER}::\n')
         # The first message: a file in Maildir/new is a delivered message.
