@@ -165,8 +165,10 @@ def build_markdown(c, fmt):
          "libcrypto with `-DOPENSSL_SMALL` (its `debian/libcrypto.mk`: `CFLAGS += -D_XOPEN_SOURCE=700 "
          "-DBORINGSSL_ANDROID_SYSTEM -DBORINGSSL_IMPLEMENTATION -DBORINGSSL_SHARED_LIBRARY -DOPENSSL_SMALL ...`). "
          "In BoringSSL's source, `OPENSSL_SMALL` leaves out the x86-64 P-256 implementation "
-         "(`p256-x86_64.c`, the nistz256 assembly glue, under `!defined(OPENSSL_SMALL)`) with its ~150 KiB "
-         "table of precomputed base-point multiples, so P-256 runs on the portable fiat C code (`p256.c`); and "
+         "(`p256-x86_64.c` under `!defined(OPENSSL_SMALL)`: the C side of the nistz256 method, which is what calls "
+         "the assembly, and its ~150 KiB table of precomputed base-point multiples), so P-256 runs on the portable "
+         "fiat C code (`p256.c`); the nistz256 assembly file (`p256-x86_64-asm-linux.S` in Debian's `sources.mk`) "
+         "is still assembled and linked, but nothing calls it. And "
          "it replaces X25519's 30 KiB base-point table (`k25519Precomp`, 32 × 8 multiples) with a 960-byte one "
          "(15 points, 64 additions and 64 doublings per base-point multiplication). AES-GCM, SHA-256 and the "
          "RSA bignum assembly are not affected. The evidence in the binaries:\n"]
@@ -189,7 +191,8 @@ def build_markdown(c, fmt):
                      "the library names (the `__FILE__` of its error reports) are " +
                      ", ".join(f"`{os.path.basename(x)}`" for x in src) +
                      (": `p256.c` (fiat) and no `p256-x86_64.c`." if has_small else ".") +
-                     " The mulx/adcx/adox counts are the bignum (RSA) assembly, which `OPENSSL_SMALL` keeps.\n")
+                     " The mulx/adcx/adox counts therefore say little: they are the bignum (RSA) assembly, which "
+                     "`OPENSSL_SMALL` keeps in use, plus the linked but unused nistz256 assembly.\n")
         L.append(f"Counted with `{ev.get('command')}`.\n")
     elif ev and not ev.get("available", True):
         L.append(f"Not measured: {ev.get('note')}.\n")

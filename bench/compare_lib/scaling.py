@@ -111,8 +111,8 @@ def aggregate(sw):
         agg = {"fig": fig, "rows": rows,
                "ratio": two["value"] / one["value"] if one.get("value") and two.get("value") else None,
                "scaling": 2 * two["per_core"] / one["per_core"] if one.get("per_core") and two.get("per_core") else None}
-        splits = [x["worker_accepts"] for x in sw["runs"] if x["figure"] == fig["name"] and x.get("worker_accepts")
-                  and sum(x["worker_accepts"]) > 0]
+        splits = [x["worker_accepts"] for x in sw["runs"] if x["figure"] == fig["name"] and x.get("workers") == 2
+                  and x.get("worker_accepts") and sum(x["worker_accepts"]) > 0]
         if splits:
             totals = [sum(s[i] for s in splits if i < len(s)) for i in range(max(len(s) for s in splits))]
             n = len(totals)
