@@ -49,7 +49,7 @@ def parse(argv):
     ap.add_argument("--scale-hold", type=int, help="seconds held at scale (default 10; --quick 2)")
     ap.add_argument("--openssl-bytes", type=size,
                     help="bytes per openssl s_client process in openssl-download/-upload (K, M, G suffixes; "
-                         "default 128M; --quick 32M)")
+                         "default 64M; --quick 32M)")
     ap.add_argument("--quiet-wait", type=int,
                     help="seconds in all (default 600; --quick 0) the script may wait before runs while other "
                          "work on this shared machine keeps a core busy")
@@ -69,7 +69,7 @@ def parse(argv):
     for name, full, quick in (("reps", 5, 1), ("duration", 5, 2), ("idle_connections", 5000, 500),
                               ("idle_hold", 3, 1), ("idle_reps", 2, 1), ("scale_connections", 9000, 2000),
                               ("scale_hold", 10, 2), ("quiet_wait", 600, 0),
-                              ("openssl_bytes", 128 << 20, 32 << 20)):
+                              ("openssl_bytes", 64 << 20, 32 << 20)):
         if getattr(a, name) is None:
             setattr(a, name, quick if q else full)
     if a.output is None:
@@ -105,8 +105,8 @@ def main(argv):
     figures = [f for f in runner.FIGURE_NAMES if f in scenarios]
     bench_figures = [f for f in runner.FIGURES if f["name"] in figures and f.get("client") != "openssl"]
     est = len(bench_figures) * a.reps * len(proxies) * (a.duration + 1.5)
-    # s_client: 8 processes x --openssl-bytes at ~400 MB/s, plus start-up and the quiet check
-    est += (len(figures) - len(bench_figures)) * a.reps * len(proxies) * (8 * a.openssl_bytes / 400e6 + 1.5)
+    # s_client: 8 processes x --openssl-bytes at ~200 MB/s (s_client-bound), plus start-up and the quiet check
+    est += (len(figures) - len(bench_figures)) * a.reps * len(proxies) * (8 * a.openssl_bytes / 200e6 + 1.5)
     est += ("scale-workers" in scenarios and "tlsfront" in proxies) * 4 * 2 * a.reps * (a.duration + 1.5)
     est += ("idle" in scenarios) * a.idle_reps * len(proxies) * (a.idle_hold + 4 + a.idle_connections / 700)
     est += ("scale" in scenarios) * (a.scale_hold + 5 + a.scale_connections / 700)

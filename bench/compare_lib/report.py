@@ -237,7 +237,9 @@ def markdown(r, agg):
               + ("`OK n`" if fig["scenario"] == "upload" else "byte") + "; MB/s = all bytes ÷ that time. Counts "
               "are checked (" + ("the backend's `OK n` after exactly n bytes" if fig["scenario"] == "upload"
                                  else "`wc -c` of what s_client wrote out") +
-              "); a run with a wrong count is a failed run. ECDSA certificate. Command: "
+              "); a run with a wrong count is a failed run. ECDSA certificate. The proxies are mostly idle in "
+              "these short runs and their CPU comes in 1/100 s ticks, so per core-second moves by a percent or "
+              "two per tick. Command: "
               f"`{r['commands'].get(fig['name'], '')}`.\n")
         else:
             w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
