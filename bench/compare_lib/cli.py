@@ -18,6 +18,12 @@ figure also per proxy core-second. Writes RESULTS.md, results.svg and results.js
 """
 
 
+def size(text):
+    """Bytes, with K, M or G for KiB, MiB, GiB (as tlsfront-bench --bytes)."""
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+    return int(text[:-1] if mult > 1 else text) * mult
+
+
 def parse(argv):
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # bench/
     repo = os.path.dirname(here)
@@ -27,10 +33,12 @@ def parse(argv):
                     help="1 repetition, 2 s per figure, 500 idle connections, 2000 at scale: checks the script")
     ap.add_argument("--only", default=",".join(peers.PEER_NAMES),
                     help="proxies to run, comma-separated (default: %(default)s)")
-    ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,profile,idle,scale,crypto",
+    ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,latency,openssl,profile,"
+                                           "idle,scale,scale-workers,crypto",
                     help="comma-separated: handshake (= handshake-rsa,handshake-ecdsa), resume, download, "
-                         "upload, pingpong, profile (perf on download and upload), idle, scale, crypto "
-                         "(default: all)")
+                         "upload, pingpong, latency (= pingpong-50,pingpong-1000), openssl (= openssl-download,"
+                         "openssl-upload: s_client as the client), profile (perf on download and upload), idle, "
+                         "scale, scale-workers (tlsfront, 1 worker against 2), crypto (default: all)")
     ap.add_argument("--reps", type=int, help="repetitions of each figure (default 5; --quick 1)")
     ap.add_argument("--duration", type=int, help="seconds per throughput run (default 5; --quick 2)")
     ap.add_argument("--idle-connections", type=int, help="idle connections per proxy (default 5000; --quick 500)")
@@ -39,6 +47,9 @@ def parse(argv):
     ap.add_argument("--scale-connections", type=int,
                     help="idle connections through tlsfront at scale (default 9000; --quick 2000)")
     ap.add_argument("--scale-hold", type=int, help="seconds held at scale (default 10; --quick 2)")
+    ap.add_argument("--openssl-bytes", type=size,
+                    help="bytes per openssl s_client process in openssl-download/-upload (K, M, G suffixes; "
+                         "default 64M; --quick 32M)")
     ap.add_argument("--quiet-wait", type=int,
                     help="seconds in all (default 600; --quick 0) the script may wait before runs while other "
                          "work on this shared machine keeps a core busy")
@@ -57,7 +68,8 @@ def parse(argv):
     q = a.quick
     for name, full, quick in (("reps", 5, 1), ("duration", 5, 2), ("idle_connections", 5000, 500),
                               ("idle_hold", 3, 1), ("idle_reps", 2, 1), ("scale_connections", 9000, 2000),
-                              ("scale_hold", 10, 2), ("quiet_wait", 600, 0)):
+                              ("scale_hold", 10, 2), ("quiet_wait", 600, 0),
+                              ("openssl_bytes", 64 << 20, 32 << 20)):
         if getattr(a, name) is None:
             setattr(a, name, quick if q else full)
     if a.output is None:
@@ -81,7 +93,7 @@ def main(argv):
     bad += [s for s in scenarios if s not in runner.ALL_SCENARIOS]
     if bad:
         print(f"bench/compare: unknown: {', '.join(bad)} (proxies: {', '.join(peers.PEER_NAMES)}; "
-              f"scenarios: handshake, {', '.join(runner.ALL_SCENARIOS)})", file=sys.stderr)
+              f"scenarios: {', '.join(list(runner.SCENARIO_GROUPS) + runner.ALL_SCENARIOS)})", file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print("bench/compare: run as root (apt-get, hitch's user switch, nginx)", file=sys.stderr)
@@ -91,7 +103,11 @@ def main(argv):
             print(f"bench/compare: {binary} missing: meson compile -C build", file=sys.stderr)
             return 2
     figures = [f for f in runner.FIGURE_NAMES if f in scenarios]
-    est = len(figures) * a.reps * len(proxies) * (a.duration + 1.5)
+    bench_figures = [f for f in runner.FIGURES if f["name"] in figures and f.get("client") != "openssl"]
+    est = len(bench_figures) * a.reps * len(proxies) * (a.duration + 1.5)
+    # s_client: 8 processes x --openssl-bytes at ~200 MB/s (s_client-bound), plus start-up and the quiet check
+    est += (len(figures) - len(bench_figures)) * a.reps * len(proxies) * (8 * a.openssl_bytes / 200e6 + 1.5)
+    est += ("scale-workers" in scenarios and "tlsfront" in proxies) * 4 * 2 * a.reps * (a.duration + 1.5)
     est += ("idle" in scenarios) * a.idle_reps * len(proxies) * (a.idle_hold + 4 + a.idle_connections / 700)
     est += ("scale" in scenarios) * (a.scale_hold + 5 + a.scale_connections / 700)
     est += ("crypto" in scenarios) * (1 if a.quick else 3) * 12

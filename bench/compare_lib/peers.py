@@ -36,10 +36,10 @@ WORKER_KNOB = {
 TEMPLATES = {
     "tlsfront": ("tlsfront.toml", """\
 [server]
-workers = 1
+workers = {workers}
 log_level = "warn"
 shutdown_grace = "1s"
-
+{admin_line}
 [tls]
 cert = "{cert}"
 key = "{key}"
@@ -147,10 +147,12 @@ def _raise_nofile():
 
 
 def popen_pinned(argv, core, log_path, cwd=None):
-    """Start argv under `taskset -c CORE` in a new session, soft fd limit raised to the hard one."""
+    """Start argv under `taskset -c CORE` (core None: on any core) in a new session, soft fd limit
+    raised to the hard one."""
     log = open(log_path, "ab")
     try:
-        return subprocess.Popen(["taskset", "-c", str(core)] + argv, cwd=cwd, stdin=subprocess.DEVNULL,
+        pin = ["taskset", "-c", str(core)] if core is not None else []
+        return subprocess.Popen(pin + argv, cwd=cwd, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_raise_nofile)
     finally:
@@ -222,8 +224,11 @@ def group_members(pgid):
 class Instance:
     """One running proxy: peer name, key type (rsa or ecdsa), listen port, its process."""
 
-    def __init__(self, peer, key, addr, port, backend, certs, workdir, tlsfront_bin, core, tag=""):
+    def __init__(self, peer, key, addr, port, backend, certs, workdir, tlsfront_bin, core, tag="",
+                 workers=1, admin=None):
         self.peer, self.key, self.addr, self.port = peer, key, addr, port
+        self.workers = workers  # tlsfront only: [server] workers
+        self.admin = admin  # tlsfront only: "ADDR:PORT" of [server] admin (GET /metrics), or None
         self.backend = backend  # (addr, port)
         self.certs = certs
         self.dir = os.path.join(workdir, "peers", f"{peer}-{key}{tag}")
@@ -256,7 +261,8 @@ class Instance:
         text = template.format(
             dir=self.dir, addr=self.addr, port=self.port, listen=self.connect,
             backend=f"{self.backend[0]}:{self.backend[1]}", backend_addr=self.backend[0],
-            backend_port=self.backend[1], cert=c["cert"], key=c["key"], combined=c["combined"])
+            backend_port=self.backend[1], cert=c["cert"], key=c["key"], combined=c["combined"],
+            workers=self.workers, admin_line=f'admin = "{self.admin}"\n' if self.admin else "")
         path = os.path.join(self.dir, fname)
         with open(path, "w") as f:
             f.write(text)

@@ -3,7 +3,7 @@ import os
 import statistics
 from xml.sax.saxutils import escape
 
-from . import profile
+from . import crypto as crypto_lib, latency, profile, scaling
 
 PEER_LABEL = {"tlsfront": "tlsfront", "haproxy": "HAProxy", "nginx": "nginx", "hitch": "hitch",
               "stunnel": "stunnel4"}
@@ -63,6 +63,7 @@ def aggregate(r):
                 "core0": med(x.get("core0_busy_pct") for x in ok), "client_cpu": med(x.get("client_cpu_pct") for x in ok),
                 "other": med(x.get("other_cpu_pct") for x in ok),
                 "p99": med(x.get("p99_us") for x in ok), "p50": med(x.get("p50_us") for x in ok),
+                "p999": med(x.get("p999_us") for x in ok),
                 "resumed": med(x.get("resumed_share") for x in ok),
                 "errors": sum(x.get("errors") or 0 for x in ok),
                 "failed": [x.get("error") for x in pr if x.get("value") is None],
@@ -72,7 +73,7 @@ def aggregate(r):
         peers_only = {p: v for p, v in rows.items() if p != "tlsfront"}
         agg = {"fig": fig, "rows": rows}
         t = rows.get("tlsfront")
-        for key, better in (("value", max), ("per_core", max), ("p99", min)):
+        for key, better in (("value", max), ("per_core", max), ("p99", min), ("p999", min)):
             cands = [(v[key], p) for p, v in peers_only.items() if v.get(key) is not None]
             if cands:
                 best = better(cands)
@@ -130,6 +131,9 @@ def summary_rows(r, agg):
         if name == "idle":
             continue
         fig, t = a["fig"], a["rows"].get("tlsfront", {})
+        if fig.get("latency_reps"):
+            rows.append(latency.summary_row(r, a, PEER_LABEL, fmt))
+            continue
         bv, bc = a.get("best_value"), a.get("best_per_core")
         target = fig.get("target")
         rows.append({
@@ -140,6 +144,14 @@ def summary_rows(r, agg):
             "ratio": a.get("ratio_value"), "ratio_core": a.get("ratio_per_core"),
             "target": f"≥ {target:.1f}×" if target else "(no target)",
             "met": verdict(a.get("ratio_per_core"), target), "met_raw": verdict(a.get("ratio_value"), target)})
+        ceiling = crypto.get("handshake_ceiling_rsa2048_per_s")
+        if fig["name"] == "handshake-rsa" and ceiling and t.get("per_core"):
+            share = t["per_core"] / ceiling
+            rows.append({"what": "RSA-2048 handshakes per core-second against BoringSSL's RSA-2048 sign + X25519 "
+                                 "ceiling (`bssl-tool speed`, same core)", "tlsfront": "", "best": "",
+                         "ratio": None, "tlsfront_core": fmt(t["per_core"]), "best_core": f"ceiling {fmt(ceiling)}",
+                         "ratio_core": share, "target": "≥ 0.90× (90% of the ceiling)", "met": verdict(share, 0.9),
+                         "met_raw": "–"})
         if fig["name"] == "pingpong" and a.get("best_p99"):
             bp = a["best_p99"]
             rows.append({"what": "Ping-pong p99 latency (µs, lower is better)", "tlsfront": fmt(t.get("p99")),
@@ -147,6 +159,8 @@ def summary_rows(r, agg):
                          "best_core": "", "ratio": a.get("ratio_p99"), "ratio_core": None,
                          "target": "≤ 1.0× (no worse)", "met": verdict(a.get("ratio_p99"), 1.0, True),
                          "met_raw": verdict(a.get("ratio_p99"), 1.0, True)})
+    if r.get("scale_workers"):
+        rows += scaling.summary_rows(r["scale_workers"], fmt, verdict)
     if "idle" in agg:
         a = agg["idle"]
         t = a["rows"].get("tlsfront", {}).get("per_conn")
@@ -214,9 +228,26 @@ def markdown(r, agg):
             continue
         fig = a["fig"]
         w(f"### {fig['title']}\n")
-        w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
-          f"{fig['key'].upper()} certificate" + (f", `{' '.join(fig['extra'])}`" if fig["extra"] else "") + ".\n")
-        extra_col = {"resume": "resumed", "pingpong": "p50 / p99 µs"}.get(fig["name"].split("-")[0], "")
+        if fig.get("client") == "openssl":
+            nb = m.get("openssl_bytes", 0)
+            w(f"{fig['connections']} `openssl s_client -quiet -tls1_3 -ciphersuites {m.get('openssl_suite')}` processes "
+              f"(OpenSSL's own client, not this project's) started at once on core 1, each "
+              + ("sending `SINK n` and n" if fig["scenario"] == "upload" else "sending `STREAM n` and receiving n")
+              + f" = {nb / 2**20:.0f} MiB, timed from the first start to the last "
+              + ("`OK n`" if fig["scenario"] == "upload" else "byte") + "; MB/s = all bytes ÷ that time. Counts "
+              "are checked (" + ("the backend's `OK n` after exactly n bytes" if fig["scenario"] == "upload"
+                                 else "`wc -c` of what s_client wrote out") +
+              "); a run with a wrong count is a failed run. ECDSA certificate. The proxies are mostly idle in "
+              "these short runs and their CPU comes in 1/100 s ticks, so per core-second moves by a percent or "
+              "two per tick. Command: "
+              f"`{r['commands'].get(fig['name'], '')}`.\n")
+        else:
+            w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
+              f"{fig['key'].upper()} certificate" + (f", `{' '.join(fig['extra'])}`" if fig["extra"] else "") + ".\n")
+        if fig.get("latency_reps"):
+            w("The latency samples include the first seconds, while the connections are still being opened "
+              "(at most 256 handshakes in flight), for every proxy alike.\n")
+        extra_col = {"resume": "resumed", "pingpong": "p50 / p99 / p99.9 µs"}.get(fig["name"].split("-")[0], "")
         w(f"| proxy | {fig['unit']} | runs (min–max) | proxy CPU | per core-s | client core | other load | bound | errors |"
           + (f" {extra_col} |" if extra_col else ""))
         w("|---|---:|---:|---:|---:|---:|---:|---|---:|" + ("---:|" if extra_col else ""))
@@ -235,13 +266,22 @@ def markdown(r, agg):
             if extra_col == "resumed":
                 cells.append(f"{100 * row['resumed']:.1f}%" if row["resumed"] is not None else "–")
             elif extra_col:
-                cells.append(f"{fmt(row['p50'])} / {fmt(row['p99'])}")
+                cells.append(f"{fmt(row['p50'])} / {fmt(row['p99'])} / {fmt(row['p999'])}")
             w("| " + " | ".join(cells) + " |")
         cb = ", ".join(f"{PEER_LABEL[p]} {row['client_bound']} of {row['ok']}"
                        for p, row in a["rows"].items() if row["client_bound"])
         w("")
         w(f"Client-bound runs: {cb or 'none'}.\n")
+        t = a["rows"].get("tlsfront")
+        if fig.get("client") == "openssl" and t and t["ok"] and t["client_bound"] * 2 > t["ok"]:
+            w(f"**s_client was the bottleneck for tlsfront**: in {t['client_bound']} of {t['ok']} runs the client "
+              f"core was saturated ({fmt(t['core1'], 0)}% busy, median) while tlsfront used {fmt(t['cpu'], 0)}% of "
+              "its core. The MB/s column is then s_client's limit, not tlsfront's; the per core-second figure "
+              "is the one that compares the proxies.\n")
+        if fig.get("latency_reps"):
+            L.extend(latency.markdown(r, a, PEER_LABEL, fmt))
     L += profile.markdown(r.get("profile"), proxies, PEER_LABEL)
+    L += scaling.markdown(r.get("scale_workers"), fmt, m["reps"])
     if "idle" in agg:
         a = agg["idle"]
         w("## Idle memory per established connection\n")
@@ -331,6 +371,7 @@ def markdown(r, agg):
         w("\nOpenSSL's X25519 figure is a whole `ecdhx25519` operation (key generation + shared secret). "
           f"Commands: `{b.get('command', '–')}`; `{o.get('command', '–')}`. Individual runs are in "
           "`results.json` (the machine is shared and noisy: the spread between runs is large).\n")
+        L += crypto_lib.build_markdown(crypto, fmt)
     w("## Machine and versions\n")
     w(f"- Machine: {mach['nproc']} cores ({mach['cpu_model']}), {mach['memory']}, kernel {mach['kernel']}, "
       f"Debian {mach['debian']}, open files hard limit {mach['fd_limit'][1]}, "
@@ -412,7 +453,7 @@ def summary_text(r):
 def svg(r, agg):
     proxies = r["meta"]["proxies"]
     panels = []
-    thr = [(n, a) for n, a in agg.items() if n != "idle"]
+    thr = [(n, a) for n, a in agg.items() if n != "idle" and not a["fig"].get("latency_reps")]
 
     def norm(a, key, lower=False):
         peers_vals = [row[key] for p, row in a["rows"].items() if p != "tlsfront" and row.get(key)]
@@ -423,7 +464,8 @@ def svg(r, agg):
 
     short = {"handshake-rsa": "handshakes RSA-2048", "handshake-ecdsa": "handshakes ECDSA P-256",
              "resume": "resumed handshakes", "download": "download MB/s", "upload": "upload MB/s",
-             "pingpong": "ping-pong req/s"}
+             "pingpong": "ping-pong req/s", "openssl-download": "s_client download",
+             "openssl-upload": "s_client upload"}
     panels.append(("Per proxy core-second (figure × 100 / proxy CPU%), best peer = 1.0 — higher is better",
                    [(short.get(n, n), norm(a, "per_core"), a["fig"].get("target")) for n, a in thr]))
     panels.append(("As measured on the whole 2-core box, best peer = 1.0 — higher is better",
@@ -431,6 +473,11 @@ def svg(r, agg):
     low = []
     if "pingpong" in agg:
         low.append(("ping-pong p99 latency", norm(agg["pingpong"], "p99", lower=True), 1.0))
+    for n in ("pingpong-50", "pingpong-1000"):
+        if n in agg:
+            conns = n.split("-")[1]
+            low.append((f"p99, {conns} conns", norm(agg[n], "p99", lower=True), 1.0))
+            low.append((f"p99.9, {conns} conns", norm(agg[n], "p999", lower=True), 1.0))
     if "idle" in agg:
         low.append(("idle memory per connection", norm(agg["idle"], "per_conn", lower=True), 0.25))
     if low:
@@ -491,8 +538,8 @@ def svg(r, agg):
                 tx = gx + proxies.index("tlsfront") * bw
                 o.append(f'<line x1="{tx - 3:.1f}" x2="{tx + bw + 3:.1f}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
                          'stroke="#c92a2a" stroke-width="2.5"/>')
-            o.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{ybot + 16}" text-anchor="middle">'
-                     f'{escape(label)}</text>')
+            o.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{ybot + 16}" text-anchor="middle"'
+                     + (' font-size="10"' if len(groups) > 6 else "") + f'>{escape(label)}</text>')
         o.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{ybot}" y2="{ybot}" stroke="#495057"/>')
         y0 += ph + 70
     o.append("</svg>")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import crypto, peers, procfs, profile
+from . import crypto, openssl_client, peers, procfs, profile, scaling
 
 PROXY_CORE = 0
 CLIENT_CORE = 1
@@ -24,7 +24,7 @@ FIGURES = [
     dict(name="handshake-rsa", title="Full TLS 1.3 handshakes, RSA-2048", scenario="handshake", key="rsa",
          connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=1.0),
     dict(name="handshake-ecdsa", title="Full TLS 1.3 handshakes, ECDSA P-256", scenario="handshake",
-         key="ecdsa", connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=None),
+         key="ecdsa", connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=1.5),
     dict(name="resume", title="Resumed TLS 1.3 handshakes (tickets)", scenario="resume", key="ecdsa",
          connections=64, metric="handshakes_per_s", unit="handshakes/s", extra=[], target=1.5),
     dict(name="download", title="Download (backend to client)", scenario="download", key="ecdsa",
@@ -35,10 +35,23 @@ FIGURES = [
          target=2.0),
     dict(name="pingpong", title="Ping-pong, 64-byte lines", scenario="pingpong", key="ecdsa",
          connections=32, metric="requests_per_s", unit="requests/s", extra=[], target=1.3),
+    # Latency at other concurrency: judged per repetition (latency.py), not by the request rate.
+    dict(name="pingpong-50", title="Ping-pong latency, 50 connections", scenario="pingpong", key="ecdsa",
+         connections=50, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
+    dict(name="pingpong-1000", title="Ping-pong latency, 1,000 connections", scenario="pingpong", key="ecdsa",
+         connections=1000, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
+    # The same bulk transfers with `openssl s_client` processes as the client (openssl_client.py);
+    # connections = processes, the bytes per process are --openssl-bytes.
+    dict(name="openssl-download", title="Download with openssl s_client (backend to client)", scenario="download",
+         key="ecdsa", connections=8, metric="mb_per_s", unit="MB/s", extra=[], target=2.0, client="openssl"),
+    dict(name="openssl-upload", title="Upload with openssl s_client (client to backend)", scenario="upload",
+         key="ecdsa", connections=8, metric="mb_per_s", unit="MB/s", extra=[], target=2.0, client="openssl"),
 ]
 FIGURE_NAMES = [f["name"] for f in FIGURES]
-SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"]}
-ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "crypto"]
+SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"],
+                   "openssl": ["openssl-download", "openssl-upload"],
+                   "latency": ["pingpong-50", "pingpong-1000"]}
+ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "scale-workers", "crypto"]
 
 
 def log(msg):
@@ -155,10 +168,10 @@ class Comparison:
     def port(self, peer, slot):
         return self.a.port_base + 10 * (peers.PEER_NAMES.index(peer) + 1) + slot
 
-    def instance(self, peer, key, slot, tag=""):
+    def instance(self, peer, key, slot, tag="", core=PROXY_CORE, **tlsfront_settings):
         return peers.Instance(peer, key, self.a.addr, self.port(peer, slot),
                               (self.a.addr, self.a.port_base), self.certs, self.workdir, self.tlsfront,
-                              PROXY_CORE, tag)
+                              core, tag, **tlsfront_settings)
 
     def start_instance(self, inst):
         inst.start()
@@ -178,13 +191,14 @@ class Comparison:
         if inst in self.live:
             self.live.remove(inst)
 
-    def bench_argv(self, scenario, connect, connections, duration, extra):
-        return ["taskset", "-c", str(CLIENT_CORE), self.bench, scenario, "--connect", connect,
-                "--connections", str(connections), "--threads", "1", "--duration", str(duration),
-                "--tls", "1.3", "--sni", "bench.test", "--quiet"] + extra
+    def bench_argv(self, scenario, connect, connections, duration, extra, threads=1, core=CLIENT_CORE):
+        pin = ["taskset", "-c", str(core)] if core is not None else []
+        return pin + [self.bench, scenario, "--connect", connect, "--connections", str(connections),
+                      "--threads", str(threads), "--duration", str(duration), "--tls", "1.3", "--sni",
+                      "bench.test", "--quiet"] + extra
 
-    def bench_template(self, scenario, connections, duration, extra):
-        argv = self.bench_argv(scenario, "ADDR:PORT", connections, duration, extra)
+    def bench_template(self, scenario, connections, duration, extra, threads=1, core=CLIENT_CORE):
+        argv = self.bench_argv(scenario, "ADDR:PORT", connections, duration, extra, threads, core)
         return " ".join("build/tlsfront-bench" if x == self.bench else x for x in argv)
 
     # ---- set-up and tear-down ------------------------------------------------------------------
@@ -229,11 +243,11 @@ class Comparison:
             waited += 2.5
             self.quiet_budget -= 2.5
 
-    def run_figure(self, fig, inst, rep, duration):
-        jsonfile = os.path.join(self.workdir, "runs", f"{fig['name']}-{inst.peer}-{rep}.json")
-        os.makedirs(os.path.dirname(jsonfile), exist_ok=True)
-        argv = self.bench_argv(fig["scenario"], inst.connect, fig["connections"], duration, fig["extra"])
-        argv += ["--json", jsonfile]
+    def measured(self, inst, client):
+        """Runs `client()` (the client side of one run: returns its result and its own duration in
+        seconds, or None to use the wall time) and measures around it: the proxy's CPU (all its
+        processes), both cores, the client's CPU (our children's rusage), the backend's, and the other
+        load. Returns (client's result, partial run record)."""
         waited, load_before = self.wait_for_quiet()
         pids = inst.pids()
         backend = procfs.process_tree(self.backend_proc.pid) if self.backend_proc else []
@@ -241,7 +255,7 @@ class Comparison:
         be0 = procfs.cpu_seconds(backend)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
-        out, code = run_client(argv, duration + 40)
+        result, dur = client()
         t1 = time.monotonic()
         cpu1, cores1 = procfs.cpu_seconds(pids), procfs.core_times()
         be1 = procfs.cpu_seconds(backend)
@@ -250,31 +264,50 @@ class Comparison:
         # Everything else that ran on the two cores meanwhile (other work on this shared machine,
         # kernel threads): process time from /proc/stat minus proxy, load generator and backend.
         other_s = max(0.0, procfs.task_seconds(cores0, cores1) - (cpu1 - cpu0) - client_s - (be1 - be0))
-        rec = {"figure": fig["name"], "proxy": inst.peer, "rep": rep, "exit": code, "wall_s": t1 - t0,
-               "waited_s": waited, "other_before_pct": load_before}
-        try:
-            s = json.loads(out)
-        except (json.JSONDecodeError, TypeError):
+        dur = dur or (t1 - t0)
+        proxy_cpu = 100.0 * (cpu1 - cpu0) / dur
+        core1 = procfs.core_busy_percent(cores0, cores1, CLIENT_CORE)
+        rec = {"proxy": inst.peer, "wall_s": t1 - t0, "waited_s": waited, "other_before_pct": load_before,
+               "duration_s": dur, "proxy_cpu_pct": proxy_cpu, "client_cpu_pct": 100.0 * client_s / dur,
+               "backend_cpu_pct": 100.0 * (be1 - be0) / dur, "other_cpu_pct": 100.0 * other_s / (t1 - t0),
+               "core0_busy_pct": procfs.core_busy_percent(cores0, cores1, PROXY_CORE), "core1_busy_pct": core1,
+               "bound": classify(proxy_cpu, core1)}
+        return result, rec
+
+    def run_figure(self, fig, inst, rep, duration, threads=1, core=CLIENT_CORE, label=None):
+        """One tlsfront-bench run of `fig` against `inst`: the run record (value None on failure)."""
+        if fig.get("client") == "openssl":
+            return openssl_client.run_figure(self, fig, inst, rep)
+        label = label or fig["name"]
+        jsonfile = os.path.join(self.workdir, "runs", f"{label}-{inst.peer}-{rep}.json")
+        os.makedirs(os.path.dirname(jsonfile), exist_ok=True)
+        argv = self.bench_argv(fig["scenario"], inst.connect, fig["connections"], duration, fig["extra"],
+                               threads, core)
+        argv += ["--json", jsonfile]
+
+        def client():
+            out, code = run_client(argv, duration + 40)
+            try:
+                s = json.loads(out)
+            except (json.JSONDecodeError, TypeError):
+                return (None, code, out), None
+            return (s, code, out), s.get("duration_s")
+
+        (s, code, out), rec = self.measured(inst, client)
+        rec.update(figure=fig["name"], rep=rep, exit=code)
+        if s is None:
             rec.update(value=None, error=f"no JSON summary (exit {code}): {(out or '')[-300:]}")
             return rec
-        dur = s.get("duration_s") or (t1 - t0)
-        proxy_cpu = 100.0 * (cpu1 - cpu0) / dur
-        client_cpu = 100.0 * client_s / dur
-        backend_cpu = 100.0 * (be1 - be0) / dur
-        other_cpu = 100.0 * other_s / (t1 - t0)
-        core0 = procfs.core_busy_percent(cores0, cores1, PROXY_CORE)
-        core1 = procfs.core_busy_percent(cores0, cores1, CLIENT_CORE)
         value = s.get(fig["metric"])
-        rec.update(value=value, duration_s=dur, completed=s.get("completed"), errors=s.get("errors", 0),
-                   error_kinds=s.get("error_kinds"), proxy_cpu_pct=proxy_cpu, client_cpu_pct=client_cpu,
-                   backend_cpu_pct=backend_cpu, other_cpu_pct=other_cpu,
-                   core0_busy_pct=core0, core1_busy_pct=core1, bound=classify(proxy_cpu, core1),
-                   per_core=(value * 100.0 / proxy_cpu) if value and proxy_cpu > 0 else None)
+        rec.update(value=value, completed=s.get("completed"), errors=s.get("errors", 0),
+                   error_kinds=s.get("error_kinds"),
+                   per_core=(value * 100.0 / rec["proxy_cpu_pct"]) if value and rec["proxy_cpu_pct"] > 0 else None)
         if "resumed_share" in s:
             rec["resumed_share"] = s["resumed_share"]
         if "latency_us" in s:
             rec["p99_us"] = s["latency_us"].get("p99")
             rec["p50_us"] = s["latency_us"].get("p50")
+            rec["p999_us"] = s["latency_us"].get("p999")
         if "handshake_us" in s:
             rec["handshake_p99_us"] = s["handshake_us"].get("p99")
         return rec
@@ -288,7 +321,8 @@ class Comparison:
         b = crypto.bssl_speed(PROXY_CORE, reps, 1)
         log("crypto ceilings: openssl speed")
         o = crypto.openssl_speed(PROXY_CORE, reps, 1)
-        self.results["crypto"] = {"bssl": b, "openssl": o, "reps": reps}
+        log("how the libraries were built: objdump")
+        self.results["crypto"] = {"bssl": b, "openssl": o, "reps": reps, "build": crypto.build_evidence()}
 
     def phase_throughput(self, figures, proxies, profile_bulk):
         keys = sorted({f["key"] for f in figures})
@@ -306,7 +340,9 @@ class Comparison:
                     log(f"FAILED to start {inst.name}: {e}")
         for fig in figures:
             self.results["commands"][fig["name"]] = self.bench_template(
-                fig["scenario"], fig["connections"], self.a.duration, fig["extra"])
+                fig["scenario"], fig["connections"], self.a.duration, fig["extra"]) \
+                if fig.get("client") != "openssl" else openssl_client.command_template(
+                    fig, fig["connections"], self.a.openssl_bytes, CLIENT_CORE)
             for rep in range(self.a.reps):
                 for peer in rotated(proxies, rep):
                     inst = instances.get((peer, fig["key"]))
@@ -333,6 +369,8 @@ class Comparison:
                             extra += f" resumed {100 * rec['resumed_share']:.1f}%"
                         if "p99_us" in rec:
                             extra += f" p99 {rec['p99_us']:.0f} us"
+                        if rec.get("p999_us") is not None:
+                            extra += f" p99.9 {rec['p999_us']:.0f} us"
                         log(f"{fig['name']:16s} {peer:9s} rep {rep}: {rec['value']:10.1f} {fig['unit']}, "
                             f"proxy {rec['proxy_cpu_pct']:5.1f}% cpu, client core {rec['core1_busy_pct']:5.1f}%, "
                             f"per core-s {rec['per_core'] or 0:10.1f} [{rec['bound']}] other {rec['other_cpu_pct']:4.1f}%"
@@ -430,6 +468,7 @@ class Comparison:
                      "client_threshold": CLIENT_THRESHOLD, "quiet_wait": self.a.quiet_wait,
                      "quiet_threshold": self.a.quiet_threshold,
                      "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
+                     "openssl_bytes": self.a.openssl_bytes, "openssl_suite": openssl_client.SUITE,
                      "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
         r["machine"] = machine_facts()
         r["install"] = "skipped" if self.a.no_install else install_packages(proxies, "profile" in scenarios)
@@ -447,11 +486,14 @@ class Comparison:
             if "crypto" in scenarios:
                 self.phase_crypto()
             figures = [f for f in FIGURES if f["name"] in scenarios]
-            needs_backend = figures or "idle" in scenarios or "scale" in scenarios
+            workers = "scale-workers" in scenarios and "tlsfront" in proxies
+            needs_backend = figures or workers or "idle" in scenarios or "scale" in scenarios
             if needs_backend:
                 self.start_backend(self.a.backend_lifetime)
             if figures:
                 self.phase_throughput(figures, proxies, "profile" in scenarios)
+            if workers:
+                self.results["scale_workers"] = scaling.run(self, log)
             if "idle" in scenarios:
                 self.phase_idle(proxies)
             if "scale" in scenarios and "tlsfront" in proxies:
