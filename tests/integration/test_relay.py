@@ -213,6 +213,71 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(n, self.STALL_SIZE)
         self.assertEqual(digest, hashlib.sha256(self.stall_data).hexdigest())
 
+    # -- TLS 1.3 record layer -------------------------------------------------------------------------
+    def s_client_session(self, lines, extra=()):
+        """openssl s_client through the echo listener, fed `lines` one at a time (each waits for the
+        echo of the previous data line; 'K'/'k' are s_client's KeyUpdate commands): its output."""
+        import subprocess
+        import threading
+        proc = subprocess.Popen(['openssl', 's_client', '-connect', f'127.0.0.1:{self.ports["echo"]}',
+                                 '-servername', 'relay.test', *extra],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = bytearray()
+        lock = threading.Condition()
+
+        def reader():
+            for chunk in iter(lambda: proc.stdout.read1(4096), b''):
+                with lock:
+                    out.extend(chunk)
+                    lock.notify_all()
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            for line in lines:
+                proc.stdin.write(line + b'\n')
+                proc.stdin.flush()
+                if line in (b'K', b'k'):
+                    # s_client reads a command from the start of one read of stdin and drops the
+                    # rest of it: the next line must not arrive in the same read
+                    time.sleep(1)
+                    continue
+                with lock:  # the echo comes back on a line of its own (stdin is not shown)
+                    lock.wait_for(lambda: line + b'\n' in out or proc.poll() is not None,
+                                  timeout=self.timeout(10))
+            proc.stdin.close()
+            proc.wait(self.timeout(10))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            t.join(5)
+        return bytes(out)
+
+    def test_key_update_from_openssl_client(self):
+        mark = self.tf.mark()
+        out = self.s_client_session([b'before-update', b'K', b'after-requested-update', b'k',
+                                     b'after-plain-update'])
+        text = out.decode(errors='replace')
+        self.assertIn('TLSv1.3', text)
+        self.assertEqual(text.count('KEYUPDATE'), 2, text[-2000:])
+        for word in ('before-update', 'after-requested-update', 'after-plain-update'):
+            # echoed by the backend and read under the keys of the moment
+            self.assertEqual(text.count(word + '\n'), 1, f'{word}: {text[-2000:]}')
+        self.assertNotIn('alert', text.lower(), text[-2000:])
+        rec = self.tf.wait_for('close', since=mark, listener='echo', tls='TLSv1.3')
+        self.assertEqual(rec.get('reason'), 'done', rec)
+        print(f'FIGURE: TLS 1.3 KeyUpdate through tlsfront: openssl s_client sent update_requested and '
+              f'update_not_requested mid-session; every line came back under the new keys '
+              f'(bytes_in={rec.get("bytes_in")}, bytes_out={rec.get("bytes_out")}, reason={rec.get("reason")})')
+
+    def test_tls12_session_keeps_boringssl_records(self):
+        mark = self.tf.mark()
+        out = self.s_client_session([b'tls12-line-one', b'tls12-line-two'], extra=['-tls1_2'])
+        text = out.decode(errors='replace')
+        self.assertIn('TLSv1.2', text)
+        self.assertEqual(text.count('tls12-line-two\n'), 1, text[-2000:])
+        rec = self.tf.wait_for('close', since=mark, listener='echo', tls='TLSv1.2')
+        self.assertEqual(rec.get('reason'), 'done', rec)
+
 
 class JsonLogTest(unittest.TestCase):
     def test_json_log_format(self):
