@@ -50,10 +50,12 @@ int Connection::read_client_records(Tls13Records::Cipher& cipher, uint8_t* to, u
             if (need == 0) need = Tls13Records::kHeaderSize;
             need = std::min(need, Tls13Records::kMaxRecord);  // longer ones: open() refuses the header
             uint32_t take = static_cast<uint32_t>(std::min<size_t>(need - partial_length_, tls_io_.in_len));
-            std::memcpy(partial_record_.get() + partial_length_, tls_io_.in, take);
-            partial_length_ += take;
-            tls_io_.in += take;
-            tls_io_.in_len -= take;
+            if (take > 0) {  // (none to take: a pump with no new bytes, tls_io_.in may be null)
+                std::memcpy(partial_record_.get() + partial_length_, tls_io_.in, take);
+                partial_length_ += take;
+                tls_io_.in += take;
+                tls_io_.in_len -= take;
+            }
             if (partial_length_ < need) return -1;
             if (partial_length_ == Tls13Records::kHeaderSize &&
                 Tls13Records::record_length({partial_record_.get(), partial_length_}) > need)
