@@ -166,7 +166,9 @@ void ClientConnection::handshake_done() {
     if (SSL_session_reused(ssl_.get())) ThreadCounters::add(c.resumed);
     ThreadCounters::add(c.open);
     set(counted_open);
-    results().handshake.record(monotonic_ns() - unit_started_ns_);
+    uint64_t now = monotonic_ns();
+    results().handshake.record(now - unit_started_ns_);
+    control().connection_established(now);
     state_ = State::established;
     session_->on_established(*this);
 }

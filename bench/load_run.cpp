@@ -59,6 +59,7 @@ const char* phase_name(const RunControl& control, bool idle, bool holding) {
 class ThreadGroup {
 public:
     ThreadGroup(const LoadOptions& options) : control_(std::make_unique<RunControl>(options.threads, options.requests)) {
+        control_->expect_connections(options.connections);
         unsigned base = options.connections / options.threads;
         unsigned extra = options.connections % options.threads;
         for (unsigned t = 0; t < options.threads; ++t)
@@ -158,6 +159,8 @@ RunReport run_load(const LoadOptions& options) {
     progress.finish();
 
     report.totals = control.totals();
+    if (uint64_t all_open = control.all_open_ns(); all_open != UINT64_MAX)
+        report.all_open_s = ns_to_seconds(all_open > start_ns ? all_open - start_ns : 0);
     report.duration_s = idle && hold_started_ns ? ns_to_seconds((stopped_ns ? stopped_ns : now) - hold_started_ns)
                                                 : ns_to_seconds(now - start_ns);
     if (all_exited) {

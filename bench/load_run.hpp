@@ -14,6 +14,7 @@ namespace tlsfront::bench {
 struct RunReport {
     double duration_s = 0;            // from the first connect until the threads were done (idle: the hold)
     double open_s = 0;                // idle: until every connection was open
+    std::optional<double> all_open_s; // when every connection had been established (pingpong: latency from here)
     CounterTotals totals;
     uint64_t held_connections = 0;    // idle: established when the RSS was read
     std::optional<uint64_t> rss_before_bytes;

@@ -220,6 +220,13 @@ int write_summary(const LoadOptions& o, const RunReport& r) {
         add_rate(json, human, "requests", t.completed, r.duration_s);
         json.object("latency_us", json_percentiles(r.results.latency, 1e3));
         human.line("latency", human_percentiles(r.results.latency));
+        if (r.all_open_s) {
+            json.number("latency_from_s", *r.all_open_s, 3);
+            human.line("measured from", format("%.2f s, when all %u connections were open", *r.all_open_s, o.connections));
+        } else {
+            json.raw("latency_from_s", "null");
+            human.line("measured from", "never: not every connection was open at once (no latency samples)");
+        }
         break;
     case Scenario::idle: add_idle_figures(json, human, o, r); break;
     case Scenario::imap: add_imap_figures(json, human, r); break;

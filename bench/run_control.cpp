@@ -43,6 +43,11 @@ RunControl::RunControl(unsigned threads, uint64_t budget)
     : counters_(std::make_unique<ThreadCounters[]>(threads)), threads_(threads),
       budget_(budget ? budget : UINT64_MAX), running_(threads) {}
 
+void RunControl::connection_established(uint64_t now_ns) {
+    if (established_.fetch_add(1, std::memory_order_relaxed) + 1 == expected_connections_)
+        all_open_ns_.store(now_ns, std::memory_order_relaxed);
+}
+
 bool RunControl::claim_unit() {
     if (stopping()) return false;
     if (budget_ == UINT64_MAX) return true;

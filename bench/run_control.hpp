@@ -101,6 +101,14 @@ public:
     }
     bool aborted() const { return abort_.load(std::memory_order_relaxed); }
 
+    // pingpong measures latency once every connection is open (the opening handshakes are not
+    // what a request's latency is about): `connections` is how many that takes.
+    void expect_connections(uint64_t connections) { expected_connections_ = connections; }
+    // A connection completed its first handshake; the one that completes the set stamps the time.
+    void connection_established(uint64_t now_ns);
+    // When every expected connection had been established, or UINT64_MAX until then.
+    uint64_t all_open_ns() const { return all_open_ns_.load(std::memory_order_relaxed); }
+
     ThreadCounters& counters(unsigned thread) { return counters_[thread]; }
     CounterTotals totals() const;
 
@@ -114,6 +122,9 @@ private:
     unsigned threads_;
     uint64_t budget_;
     std::atomic<uint64_t> claimed_{0};
+    uint64_t expected_connections_ = 0;
+    std::atomic<uint64_t> established_{0};
+    std::atomic<uint64_t> all_open_ns_{UINT64_MAX};
     std::atomic<bool> stop_{false};
     std::atomic<bool> abort_{false};
     std::mutex exit_mutex_;
