@@ -10,6 +10,7 @@ PACKAGES=(
   # build
   android-libboringssl-dev liburing-dev libtomlplusplus-dev doctest-dev
   libsystemd-dev meson ninja-build pkg-config g++
+  libssl-dev         # bench/openssl_bulk.cpp: bench/compare's client on OpenSSL 3, not BoringSSL
   scdoc              # the man pages (docs/man/*.scd -> roff)
   # tests and demo: real clients, real servers, process tools
   openssl curl python3 dovecot-imapd dovecot-pop3d gnutls-bin

@@ -48,7 +48,7 @@ def parse(argv):
                     help="idle connections through tlsfront at scale (default 9000; --quick 2000)")
     ap.add_argument("--scale-hold", type=int, help="seconds held at scale (default 10; --quick 2)")
     ap.add_argument("--openssl-bytes", type=size,
-                    help="bytes per openssl s_client process in openssl-download/-upload (K, M, G suffixes; "
+                    help="bytes per OpenSSL-client connection in openssl-download/-upload (K, M, G suffixes; "
                          "default 64M; --quick 32M)")
     ap.add_argument("--quiet-wait", type=int,
                     help="seconds in all (default 600; --quick 0) the script may wait before runs while other "

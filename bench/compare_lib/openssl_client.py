@@ -1,7 +1,11 @@
-"""Bulk figures with a client this project did not write: `openssl s_client` processes speaking the
-backend's protocol through the proxy (`STREAM n` / `SINK n`, bench/README.md "Backend"), all pinned to
-the client core, the whole set timed. Every byte count is checked: `wc -c` counts what a download
-delivered, the backend's `OK n` says an upload arrived whole; any other count makes the run an error."""
+"""Bulk figures with a client whose TLS stack this project did not write, speaking the backend's
+protocol through the proxy (`STREAM n` / `SINK n`, bench/README.md "Backend"), pinned to the client
+core, the whole set timed. The client is `tlsfront-openssl-bulk` (bench/openssl_bulk.cpp: OpenSSL 3,
+a thread and a blocking socket per connection, 256 KiB reads and writes) when it was built next to
+tlsfront-bench, else `openssl s_client` processes (OpenSSL's own client, which copies every byte
+through a pipe and reads 16 KiB at a time: it is the bottleneck here). Every byte count is checked;
+any other count makes the run an error."""
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +30,34 @@ def shell_command(fig, connect, nbytes, errlog):
     return f"{{ printf 'SINK {nbytes}\\r\\n'; head -c {nbytes} /dev/zero; }} | {sc}"
 
 
-def command_template(fig, processes, nbytes, core):
+def bulk_program(cmp):
+    """build/tlsfront-openssl-bulk beside the tlsfront-bench in use, or None."""
+    path = os.path.join(os.path.dirname(os.path.abspath(cmp.bench)), "tlsfront-openssl-bulk")
+    return path if os.access(path, os.X_OK) else None
+
+
+def bulk_argv(program, fig, connect, connections, nbytes, core):
+    return ["taskset", "-c", str(core), program, fig["scenario"], "--connect", connect, "--connections",
+            str(connections), "--bytes", str(nbytes), "--sni", "bench.test"]
+
+
+def run_program(program, fig, connect, connections, nbytes, core, timeout):
+    """(seconds, error text or None) of one tlsfront-openssl-bulk run; its JSON's counts are checked."""
+    try:
+        out = subprocess.run(bulk_argv(program, fig, connect, connections, nbytes, core), capture_output=True,
+                             text=True, timeout=timeout)
+        s = json.loads(out.stdout)
+    except (subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+        return None, f"tlsfront-openssl-bulk: {e}"
+    if s.get("errors") or s.get("bytes_total") != connections * nbytes:
+        return s.get("seconds"), (f"tlsfront-openssl-bulk: {s.get('errors')} errors, {s.get('bytes_total')} of "
+                                  f"{connections * nbytes} bytes: {s.get('first_error')}")
+    return s["seconds"], None
+
+
+def command_template(fig, processes, nbytes, core, program=None):
+    if program:
+        return " ".join(bulk_argv("build/tlsfront-openssl-bulk", fig, "ADDR:PORT", processes, nbytes, core))
     return (f"{processes} x taskset -c {core} sh -c \"" +
             shell_command(fig, "ADDR:PORT", nbytes, "LOG").replace(" 2>>LOG", "") + "\" (all started at once)")
 
@@ -124,8 +155,13 @@ def run_figure(cmp, fig, inst, rep):
     os.makedirs(os.path.dirname(errlog), exist_ok=True)
     timeout = 60 + fig["connections"] * nbytes / 20e6  # 20 MB/s would be far below any proxy here
 
+    program = bulk_program(cmp)
+
     def client():
-        seconds, slots, err = run_set(fig, inst.connect, fig["connections"], nbytes, CLIENT_CORE, errlog, timeout)
+        if program:
+            seconds, err = run_program(program, fig, inst.connect, fig["connections"], nbytes, CLIENT_CORE, timeout)
+        else:
+            seconds, slots, err = run_set(fig, inst.connect, fig["connections"], nbytes, CLIENT_CORE, errlog, timeout)
         return (seconds, err), seconds
 
     (seconds, err), rec = cmp.measured(inst, client)

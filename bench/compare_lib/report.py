@@ -228,7 +228,18 @@ def markdown(r, agg):
             continue
         fig = a["fig"]
         w(f"### {fig['title']}\n")
-        if fig.get("client") == "openssl":
+        if fig.get("client") == "openssl" and m.get("openssl_client") == "tlsfront-openssl-bulk":
+            nb = m.get("openssl_bytes", 0)
+            w(f"`tlsfront-openssl-bulk` (bench/openssl_bulk.cpp: OpenSSL 3 as the client's TLS library, "
+              f"TLS 1.3 {m.get('openssl_suite')}, a thread and a blocking socket per connection, 256 KiB "
+              f"reads and writes) on core 1, {fig['connections']} connections at once, each "
+              + ("sending `SINK n` and n" if fig["scenario"] == "upload" else "sending `STREAM n` and receiving n")
+              + f" = {nb / 2**20:.0f} MiB, timed from the first connect to the last close; MB/s = all bytes ÷ "
+              "that time. Counts are checked (" + ("the backend's `OK n` after exactly n bytes"
+                                                    if fig["scenario"] == "upload" else "exactly n bytes before close_notify") +
+              "); a run with a wrong count is a failed run. ECDSA certificate. Command: "
+              f"`{r['commands'].get(fig['name'], '')}`.\n")
+        elif fig.get("client") == "openssl":
             nb = m.get("openssl_bytes", 0)
             w(f"{fig['connections']} `openssl s_client -quiet -tls1_3 -ciphersuites {m.get('openssl_suite')}` processes "
               f"(OpenSSL's own client, not this project's) started at once on core 1, each "
@@ -274,9 +285,9 @@ def markdown(r, agg):
         w(f"Client-bound runs: {cb or 'none'}.\n")
         t = a["rows"].get("tlsfront")
         if fig.get("client") == "openssl" and t and t["ok"] and t["client_bound"] * 2 > t["ok"]:
-            w(f"**s_client was the bottleneck for tlsfront**: in {t['client_bound']} of {t['ok']} runs the client "
+            w(f"**The OpenSSL client was the bottleneck for tlsfront**: in {t['client_bound']} of {t['ok']} runs the client "
               f"core was saturated ({fmt(t['core1'], 0)}% busy, median) while tlsfront used {fmt(t['cpu'], 0)}% of "
-              "its core. The MB/s column is then s_client's limit, not tlsfront's; the per core-second figure "
+              "its core. The MB/s column is then the client's limit, not tlsfront's; the per core-second figure "
               "is the one that compares the proxies.\n")
         if fig.get("latency_reps"):
             L.extend(latency.markdown(r, a, PEER_LABEL, fmt))
@@ -464,8 +475,8 @@ def svg(r, agg):
 
     short = {"handshake-rsa": "handshakes RSA-2048", "handshake-ecdsa": "handshakes ECDSA P-256",
              "resume": "resumed handshakes", "download": "download MB/s", "upload": "upload MB/s",
-             "pingpong": "ping-pong req/s", "openssl-download": "s_client download",
-             "openssl-upload": "s_client upload"}
+             "pingpong": "ping-pong req/s", "openssl-download": "OpenSSL-client download",
+             "openssl-upload": "OpenSSL-client upload"}
     panels.append(("Per proxy core-second (figure × 100 / proxy CPU%), best peer = 1.0 — higher is better",
                    [(short.get(n, n), norm(a, "per_core"), a["fig"].get("target")) for n, a in thr]))
     panels.append(("As measured on the whole 2-core box, best peer = 1.0 — higher is better",

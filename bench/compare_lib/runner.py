@@ -42,9 +42,9 @@ FIGURES = [
          connections=1000, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
     # The same bulk transfers with `openssl s_client` processes as the client (openssl_client.py);
     # connections = processes, the bytes per process are --openssl-bytes.
-    dict(name="openssl-download", title="Download with openssl s_client (backend to client)", scenario="download",
+    dict(name="openssl-download", title="Download with an OpenSSL client (backend to client)", scenario="download",
          key="ecdsa", connections=8, metric="mb_per_s", unit="MB/s", extra=[], target=2.0, client="openssl"),
-    dict(name="openssl-upload", title="Upload with openssl s_client (client to backend)", scenario="upload",
+    dict(name="openssl-upload", title="Upload with an OpenSSL client (client to backend)", scenario="upload",
          key="ecdsa", connections=8, metric="mb_per_s", unit="MB/s", extra=[], target=2.0, client="openssl"),
 ]
 FIGURE_NAMES = [f["name"] for f in FIGURES]
@@ -342,7 +342,7 @@ class Comparison:
             self.results["commands"][fig["name"]] = self.bench_template(
                 fig["scenario"], fig["connections"], self.a.duration, fig["extra"]) \
                 if fig.get("client") != "openssl" else openssl_client.command_template(
-                    fig, fig["connections"], self.a.openssl_bytes, CLIENT_CORE)
+                    fig, fig["connections"], self.a.openssl_bytes, CLIENT_CORE, openssl_client.bulk_program(self))
             for rep in range(self.a.reps):
                 for peer in rotated(proxies, rep):
                     inst = instances.get((peer, fig["key"]))
@@ -469,6 +469,7 @@ class Comparison:
                      "quiet_threshold": self.a.quiet_threshold,
                      "figures": FIGURES, "worker_knob": peers.WORKER_KNOB,
                      "openssl_bytes": self.a.openssl_bytes, "openssl_suite": openssl_client.SUITE,
+                     "openssl_client": "tlsfront-openssl-bulk" if openssl_client.bulk_program(self) else "s_client",
                      "git": sh(["git", "-C", self.repo, "describe", "--always", "--dirty"])}
         r["machine"] = machine_facts()
         r["install"] = "skipped" if self.a.no_install else install_packages(proxies, "profile" in scenarios)
