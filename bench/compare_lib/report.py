@@ -256,8 +256,8 @@ def markdown(r, agg):
             w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
               f"{fig['key'].upper()} certificate" + (f", `{' '.join(fig['extra'])}`" if fig["extra"] else "") + ".\n")
         if fig.get("latency_reps"):
-            w("The latency samples include the first seconds, while the connections are still being opened "
-              "(at most 256 handshakes in flight), for every proxy alike.\n")
+            w("Latency is measured for the requests sent once every connection was open (tlsfront-bench's "
+              "`latency_from_s`), for every proxy alike: the opening handshakes are not in it.\n")
         extra_col = {"resume": "resumed", "pingpong": "p50 / p99 / p99.9 µs"}.get(fig["name"].split("-")[0], "")
         w(f"| proxy | {fig['unit']} | runs (min–max) | proxy CPU | per core-s | client core | other load | bound | errors |"
           + (f" {extra_col} |" if extra_col else ""))

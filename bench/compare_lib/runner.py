@@ -40,8 +40,8 @@ FIGURES = [
          connections=50, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
     dict(name="pingpong-1000", title="Ping-pong latency, 1,000 connections", scenario="pingpong", key="ecdsa",
          connections=1000, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
-    # The same bulk transfers with `openssl s_client` processes as the client (openssl_client.py);
-    # connections = processes, the bytes per process are --openssl-bytes.
+    # The same bulk transfers with an OpenSSL client (openssl_client.py: tlsfront-openssl-bulk, or
+    # s_client processes); --openssl-bytes per connection.
     dict(name="openssl-download", title="Download with an OpenSSL client (backend to client)", scenario="download",
          key="ecdsa", connections=8, metric="mb_per_s", unit="MB/s", extra=[], target=2.0, client="openssl"),
     dict(name="openssl-upload", title="Upload with an OpenSSL client (client to backend)", scenario="upload",
