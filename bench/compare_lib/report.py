@@ -62,8 +62,9 @@ def aggregate(r):
                 "cpu": med(x.get("proxy_cpu_pct") for x in ok), "core1": med(x.get("core1_busy_pct") for x in ok),
                 "core0": med(x.get("core0_busy_pct") for x in ok), "client_cpu": med(x.get("client_cpu_pct") for x in ok),
                 "other": med(x.get("other_cpu_pct") for x in ok),
-                "p99": med(x.get("p99_us") for x in ok), "p50": med(x.get("p50_us") for x in ok),
-                "p999": med(x.get("p999_us") for x in ok),
+                # 0 = no latency samples (the connections were never all open at once): no figure
+                "p99": med(x.get("p99_us") or None for x in ok), "p50": med(x.get("p50_us") or None for x in ok),
+                "p999": med(x.get("p999_us") or None for x in ok),
                 "resumed": med(x.get("resumed_share") for x in ok),
                 "errors": sum(x.get("errors") or 0 for x in ok),
                 "failed": [x.get("error") for x in pr if x.get("value") is None],

@@ -304,7 +304,7 @@ class Comparison:
                    per_core=(value * 100.0 / rec["proxy_cpu_pct"]) if value and rec["proxy_cpu_pct"] > 0 else None)
         if "resumed_share" in s:
             rec["resumed_share"] = s["resumed_share"]
-        if "latency_us" in s:
+        if "latency_us" in s and s["latency_us"].get("samples"):  # none: never all connections open
             rec["p99_us"] = s["latency_us"].get("p99")
             rec["p50_us"] = s["latency_us"].get("p50")
             rec["p999_us"] = s["latency_us"].get("p999")
