@@ -1,9 +1,9 @@
 // pingpong: long-lived connections in the backend's ECHO mode, each with exactly one 64-byte line
 // in flight; a request is a unit of work. Latency runs from sealing the line to the last byte of
 // its echo, and the echo is compared byte for byte (the line carries a sequence number, so a
-// stale or misrouted echo does not pass). Only requests sent once every connection is open are
-// measured: with 1,000 connections, requests sent during the opening handshakes measure the
-// handshakes, not the relay.
+// stale or misrouted echo does not pass). Closed loop, only requests sent once every connection is
+// open are measured: with 1,000 connections, requests sent during the opening handshakes measure
+// the handshakes, not the relay.
 // With --rate (open loop) a connection that has no request in flight asks its thread for the next
 // arrival instead of claiming one; the request's latency then runs from the arrival's scheduled
 // time, so a request that waited for a free connection is not measured as if it had not waited.
@@ -48,8 +48,9 @@ public:
             return connection.fail(ErrorKind::protocol, "the echo does not match the request");
         matched_ += plaintext.size();
         if (matched_ < kLineSize) return;
-        // Requests sent (or scheduled) while connections were still opening are not measured.
-        if (sent_at_ns_ >= connection.control().all_open_ns())
+        // Requests sent while connections were still opening are not measured (with --rate the
+        // schedule itself starts once the thread's connections are open).
+        if (open_loop_ || sent_at_ns_ >= connection.control().all_open_ns())
             connection.results().latency.record(monotonic_ns() - sent_at_ns_);
         ThreadCounters::add(connection.counters().completed);
         out_begin_ = out_end_ = kModeLine.size();
