@@ -26,27 +26,9 @@ struct TakenOver {
 // One in-memory TLS 1.3 handshake, made once: every input starts from copies of its record layers.
 const TakenOver& taken_over() {
     static const TakenOver made = [] {
-        bssl::UniquePtr<SSL_CTX> server_ctx(SSL_CTX_new(TLS_method()));
-        bssl::UniquePtr<SSL_CTX> client_ctx(SSL_CTX_new(TLS_method()));
-        if (!SSL_CTX_use_certificate(server_ctx.get(), test::identity().cert.get()) ||
-            !SSL_CTX_use_PrivateKey(server_ctx.get(), test::identity().key.get()))
-            std::abort();
-        bssl::UniquePtr<SSL> server(SSL_new(server_ctx.get()));
-        bssl::UniquePtr<SSL> client(SSL_new(client_ctx.get()));
-        BIO* client_bio = nullptr;
-        BIO* server_bio = nullptr;
-        if (!BIO_new_bio_pair(&client_bio, 1 << 16, &server_bio, 1 << 16)) std::abort();
-        SSL_set_bio(client.get(), client_bio, client_bio);
-        SSL_set_bio(server.get(), server_bio, server_bio);
-        SSL_set_connect_state(client.get());
-        SSL_set_accept_state(server.get());
-        for (int round = 0; round < 10; ++round) {
-            int client_step = SSL_do_handshake(client.get());
-            int server_step = SSL_do_handshake(server.get());
-            if (client_step == 1 && server_step == 1) break;
-        }
-        if (SSL_write(server.get(), "", 0) < 0) std::abort();
-        TakenOver result{Tls13Records::take_over(server.get()), Tls13Records::take_over(client.get())};
+        test::HandshakePair pair;
+        if (!pair.established() || SSL_write(pair.server.get(), "", 0) < 0) std::abort();
+        TakenOver result{Tls13Records::take_over(pair.server.get()), Tls13Records::take_over(pair.client.get())};
         if (!result.server || !result.client) std::abort();
         return result;
     }();

@@ -1,9 +1,11 @@
-// A self-signed ECDSA P-256 server certificate made once per test run, for in-memory handshakes
-// (unit tests and fuzz targets: no test framework here).
+// A self-signed ECDSA P-256 server certificate made once per test run, and an in-memory handshake
+// with it over a BIO pair (unit tests and fuzz targets: no test framework here).
 #pragma once
 
 #include <openssl/ec_key.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <cstdlib>
@@ -33,5 +35,36 @@ inline const ServerIdentity& identity() {
     static const ServerIdentity made;
     return made;
 }
+
+// A BoringSSL client and server, handshaken in memory (the client up to `max_version`); the
+// server's BIO reads what the client wrote. `established()` says whether the handshake finished.
+struct HandshakePair {
+    bssl::UniquePtr<SSL_CTX> server_ctx{SSL_CTX_new(TLS_method())};
+    bssl::UniquePtr<SSL_CTX> client_ctx{SSL_CTX_new(TLS_method())};
+    bssl::UniquePtr<SSL> server;
+    bssl::UniquePtr<SSL> client;
+    BIO* server_bio = nullptr;  // owned by `server`
+
+    explicit HandshakePair(uint16_t max_version = TLS1_3_VERSION) {
+        if (!SSL_CTX_use_certificate(server_ctx.get(), identity().cert.get()) ||
+            !SSL_CTX_use_PrivateKey(server_ctx.get(), identity().key.get()))
+            std::abort();
+        SSL_CTX_set_max_proto_version(client_ctx.get(), max_version);
+        server.reset(SSL_new(server_ctx.get()));
+        client.reset(SSL_new(client_ctx.get()));
+        BIO* client_bio = nullptr;
+        if (!BIO_new_bio_pair(&client_bio, 1 << 20, &server_bio, 1 << 20)) std::abort();
+        SSL_set_bio(client.get(), client_bio, client_bio);
+        SSL_set_bio(server.get(), server_bio, server_bio);
+        SSL_set_connect_state(client.get());
+        SSL_set_accept_state(server.get());
+        for (int round = 0; round < 10; ++round) {
+            int client_step = SSL_do_handshake(client.get());
+            int server_step = SSL_do_handshake(server.get());
+            if (client_step == 1 && server_step == 1) break;
+        }
+    }
+    bool established() const { return SSL_is_init_finished(server.get()) && SSL_is_init_finished(client.get()); }
+};
 
 }  // namespace tlsfront::test

@@ -15,32 +15,11 @@ using Opened = Tls13Records::Opened;
 
 namespace {
 
-struct Pair {
-    bssl::UniquePtr<SSL_CTX> server_ctx{SSL_CTX_new(TLS_method())};
-    bssl::UniquePtr<SSL_CTX> client_ctx{SSL_CTX_new(TLS_method())};
-    bssl::UniquePtr<SSL> server;
-    bssl::UniquePtr<SSL> client;
-    BIO* server_bio = nullptr;  // owned by `server`; what the client wrote is read from here
+struct Pair : test::HandshakePair {
     std::unique_ptr<Tls13Records> records;
 
-    explicit Pair(uint16_t version = TLS1_3_VERSION) {
-        REQUIRE(SSL_CTX_use_certificate(server_ctx.get(), test::identity().cert.get()));
-        REQUIRE(SSL_CTX_use_PrivateKey(server_ctx.get(), test::identity().key.get()));
-        SSL_CTX_set_max_proto_version(client_ctx.get(), version);
-        server.reset(SSL_new(server_ctx.get()));
-        client.reset(SSL_new(client_ctx.get()));
-        BIO* client_bio = nullptr;
-        REQUIRE(BIO_new_bio_pair(&client_bio, 1 << 20, &server_bio, 1 << 20));
-        SSL_set_bio(client.get(), client_bio, client_bio);
-        SSL_set_bio(server.get(), server_bio, server_bio);
-        SSL_set_connect_state(client.get());
-        SSL_set_accept_state(server.get());
-        for (int round = 0; round < 10; ++round) {
-            int c = SSL_do_handshake(client.get());
-            int s = SSL_do_handshake(server.get());
-            if (c == 1 && s == 1) break;
-        }
-        REQUIRE(SSL_is_init_finished(server.get()));
+    explicit Pair(uint16_t version = TLS1_3_VERSION) : HandshakePair(version) {
+        REQUIRE(established());
         REQUIRE(SSL_write(server.get(), "", 0) >= 0);  // the tickets go out before the takeover
         records = Tls13Records::take_over(server.get());
     }
