@@ -119,7 +119,7 @@ fuzz_smoke() {
     CC=clang-14 CXX=clang++-14 meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
       || { fail_build "$label" "meson setup"; return; }
   fi
-  targets=$(sed -n "s/^  '\([a-z_]*\)': 'fuzz_.*/tests\/fuzz\/fuzz_\1/p" tests/fuzz/meson.build)
+  targets=$(sed -n "s/^  '\([^']*\)': 'fuzz_.*/tests\/fuzz\/fuzz_\1/p" tests/fuzz/meson.build)
   note "$label: ninja -C $dir" $targets
   ninja -C "$dir" $targets || { fail_build "$label" "build"; return; }
   note "$label: meson test -C $dir --suite fuzz"
