@@ -27,9 +27,15 @@ std::string key_algorithm(X509* cert) {
 
 }  // namespace
 
-std::string client_common_name(const SSL* ssl) {
+SessionLogFacts log_facts(const SSL* ssl) {
+    SessionLogFacts facts;
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) facts.sni = sni;
+    if (!SSL_is_init_finished(ssl)) return facts;
+    facts.version = SSL_get_version(ssl);
+    if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) facts.cipher = SSL_CIPHER_standard_name(cipher);
     bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl));
-    return common_name(cert.get());
+    facts.client_cn = common_name(cert.get());
+    return facts;
 }
 
 SessionFacts describe_session(const SSL* ssl) {

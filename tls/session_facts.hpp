@@ -26,8 +26,15 @@ struct SessionFacts {
 // Valid while `ssl` lives (the string_views point into it). Call after the handshake.
 SessionFacts describe_session(const SSL* ssl);
 
-// The client certificate's subject CN, or "" (for the log line).
-std::string client_common_name(const SSL* ssl);
+// What the close log line says of a session: static text and owned copies, so it can outlive
+// the SSL object (freed early once tlsfront's own record layer holds the keys).
+struct SessionLogFacts {
+    const char* version = nullptr;  // once the handshake finished: "TLSv1.3"
+    const char* cipher = nullptr;   // once the handshake finished: "TLS_AES_128_GCM_SHA256"
+    std::string sni;
+    std::string client_cn;  // the client certificate's subject CN, if it sent one
+};
+SessionLogFacts log_facts(const SSL* ssl);
 
 // Some refusals (an SNI BoringSSL finds malformed, say) send an alert but queue no error code:
 // the context records every alert a session sends, so the log can name it ("unrecognized name").

@@ -279,10 +279,10 @@ void Connection::on_backend_connected(int result) {
     metrics_.backend_connect_latency.observe(monotonic_us() - phase_started_us_);
     if (listener_.config->starttls != StartTlsMode::off) return begin_backend_greeting();
     state_ = State::relaying;
-    take_over_records();
     use_.idle_deadlines.arm(*this, worker_.now_ms());
     arm_backend_receive();
     if (listener_.config->proxy_protocol != ProxyProtocolVersion::off) send_proxy_header();
+    take_over_records();  // after the PROXY header, which reads the TLS facts from the SSL object
     pump_client_to_backend();
 }
 
@@ -387,7 +387,8 @@ void Connection::write_to_client(std::string_view bytes) {
 void Connection::end_with_line(std::string_view line, CloseReason reason, const char* error) {
     ensure_client_output();
     if (!line.empty()) write_to_client(line);
-    if (ssl_ && SSL_is_init_finished(ssl_.get()) && !has(close_notify_queued)) queue_close_notify();
+    bool tls_up = records_ || (ssl_ && SSL_is_init_finished(ssl_.get()));
+    if (tls_up && !has(close_notify_queued)) queue_close_notify();
     close_after_flush(reason, error);
 }
 
@@ -490,16 +491,16 @@ void Connection::log_close() const {
         snprintf(client, sizeof client, "%s:%u", host, ntohs(peer_.v4.sin_port));
     else if (peer_.sa.sa_family == AF_INET6 && inet_ntop(AF_INET6, &peer_.v6.sin6_addr, host, sizeof host))
         snprintf(client, sizeof client, "[%s]:%u", host, ntohs(peer_.v6.sin6_port));
-    bool established = ssl_ && SSL_is_init_finished(ssl_.get());
-    const SSL_CIPHER* cipher = established ? SSL_get_current_cipher(ssl_.get()) : nullptr;
-    const char* sni = ssl_ ? SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name) : nullptr;
+    SessionLogFacts live;
+    if (ssl_) live = log_facts(ssl_.get());
+    const SessionLogFacts& tls = ssl_ ? live : released_session_;
     LogLine line(LogLevel::info, "close");
     line.hex_field("conn", id_)
         .field("listener", listener_.config->name)
         .field("client", client)
-        .field("sni", sni ? sni : "-")
-        .field("tls", has(plaintext) ? "none" : established ? SSL_get_version(ssl_.get()) : "-")
-        .field("cipher", cipher ? SSL_CIPHER_standard_name(cipher) : "-")
+        .field("sni", tls.sni.empty() ? "-" : tls.sni.c_str())
+        .field("tls", has(plaintext) ? "none" : tls.version ? tls.version : "-")
+        .field("cipher", tls.cipher ? tls.cipher : "-")
         .field("bytes_in", bytes_in_)
         .field("bytes_out", bytes_out_)
         .field("duration_ms", worker_.now_ms() - started_ms_)
@@ -507,10 +508,7 @@ void Connection::log_close() const {
     if (error_) line.field("error", error_);
     if (listener_.config->starttls != StartTlsMode::off)
         line.field("starttls_discarded", static_cast<uint64_t>(starttls_discarded_));
-    if (established) {
-        std::string cn = client_common_name(ssl_.get());
-        if (!cn.empty()) line.field("client_cn", cn);
-    }
+    if (!tls.client_cn.empty()) line.field("client_cn", tls.client_cn);
 }
 
 }  // namespace tlsfront

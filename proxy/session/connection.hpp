@@ -16,6 +16,7 @@
 #include "proxy/net/deadline_list.hpp"
 #include "proxy/session/io_op.hpp"
 #include "proxy/net/unique_fd.hpp"
+#include "tls/session_facts.hpp"
 #include "tls/tls13_records.hpp"
 #include "tls/tls_transport.hpp"
 
@@ -192,6 +193,7 @@ private:
     std::unique_ptr<Tls13Records> records_;      // TLS 1.3 while relaying: tlsfront's own record layer
     std::unique_ptr<uint8_t[]> partial_record_;  // a record split across two receives, while it is
     uint32_t partial_length_ = 0;                // (Tls13Records::kMaxRecord bytes)
+    SessionLogFacts released_session_;  // what the close log needs once ssl_ is freed (records_)
     uint32_t client_sent_ = 0;
     uint16_t client_in_buffer_ = kNoBuffer;
     uint16_t backend_in_buffer_ = kNoBuffer;
