@@ -253,14 +253,19 @@ void Worker::settle(Connection* connection) {
     counters_.open_connections.fetch_sub(1);
 }
 
+// The kernel found the ring empty. The completions handled before this one may have given buffers
+// back by now, so the count left says nothing: the ring grows after the batch (by one step per
+// batch, so a burst of starved receives does not take it to its capacity at once).
 void Worker::wait_for_receive_buffer(Connection& connection, IoOp op) {
     starved_.emplace_back(&connection, op);
-    if (receive_buffers_->available() == 0) receive_buffers_->grow(kReceiveBuffersStep);
+    receive_ring_ran_dry_ = true;
 }
 
 void Worker::recycle_receive_buffer(uint16_t id) { receive_buffers_->recycle(id); }
 
 void Worker::retry_starved() {
+    if (receive_ring_ran_dry_) receive_buffers_->grow(kReceiveBuffersStep);
+    receive_ring_ran_dry_ = false;
     while (!starved_.empty() && receive_buffers_->available() > 0) {
         auto [connection, op] = starved_.front();  // first come, first served: none waits forever
         starved_.pop_front();

@@ -109,6 +109,7 @@ private:
     BufferPool send_buffers_;
     std::vector<std::unique_ptr<Connection>> connections_;
     std::deque<std::pair<Connection*, IoOp>> starved_;  // receives waiting for a ring buffer, oldest first
+    bool receive_ring_ran_dry_ = false;  // in this batch of completions
     UniqueFd wake_fd_;
     uint64_t wake_value_ = 0;
     __kernel_timespec tick_interval_{};
