@@ -36,7 +36,7 @@ def parse(argv):
     ap.add_argument("--scenarios", default="handshake,resume,download,upload,pingpong,latency,openssl,profile,"
                                            "idle,scale,scale-workers,crypto",
                     help="comma-separated: handshake (= handshake-rsa,handshake-ecdsa), resume, download, "
-                         "upload, pingpong, latency (= pingpong-50,pingpong-1000), openssl (= openssl-download,"
+                         "upload, pingpong, latency (= pingpong-50,pingpong-1000,pingpong-rate-50,pingpong-rate-1000), openssl (= openssl-download,"
                          "openssl-upload: s_client as the client), profile (perf on download and upload), idle, "
                          "scale, scale-workers (tlsfront, 1 worker against 2), crypto (default: all)")
     ap.add_argument("--reps", type=int, help="repetitions of each figure (default 5; --quick 1)")

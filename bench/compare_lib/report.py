@@ -256,7 +256,12 @@ def markdown(r, agg):
         else:
             w(f"`tlsfront-bench {fig['scenario']}`, {fig['connections']} connections, 1 client thread, "
               f"{fig['key'].upper()} certificate" + (f", `{' '.join(fig['extra'])}`" if fig["extra"] else "") + ".\n")
-        if fig.get("latency_reps"):
+        if fig.get("open_loop"):
+            w("Open loop: the requests arrive at fixed intervals whatever the proxy does, and each one's latency "
+              "runs from its scheduled time, so a stall is measured in full (no coordinated omission). The "
+              "schedule starts once the connections are open. The rate is well below every peer's "
+              "closed-loop rate at this concurrency, so this is what the proxy adds to a request, not a queue.\n")
+        elif fig.get("latency_reps"):
             w("Latency is measured for the requests sent once every connection was open (tlsfront-bench's "
               "`latency_from_s`), for every proxy alike: the opening handshakes are not in it.\n")
         extra_col = {"resume": "resumed", "pingpong": "p50 / p99 / p99.9 µs"}.get(fig["name"].split("-")[0], "")
@@ -485,11 +490,11 @@ def svg(r, agg):
     low = []
     if "pingpong" in agg:
         low.append(("ping-pong p99 latency", norm(agg["pingpong"], "p99", lower=True), 1.0))
-    for n in ("pingpong-50", "pingpong-1000"):
+    for n in ("pingpong-50", "pingpong-1000", "pingpong-rate-50", "pingpong-rate-1000"):
         if n in agg:
-            conns = n.split("-")[1]
-            low.append((f"p99, {conns} conns", norm(agg[n], "p99", lower=True), 1.0))
-            low.append((f"p99.9, {conns} conns", norm(agg[n], "p999", lower=True), 1.0))
+            conns = n.split("-")[-1] + (" conns, open loop" if "rate" in n else " conns")
+            low.append((f"p99, {conns}", norm(agg[n], "p99", lower=True), 1.0))
+            low.append((f"p99.9, {conns}", norm(agg[n], "p999", lower=True), 1.0))
     if "idle" in agg:
         low.append(("idle memory per connection", norm(agg["idle"], "per_conn", lower=True), 0.25))
     if low:

@@ -40,6 +40,14 @@ FIGURES = [
          connections=50, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
     dict(name="pingpong-1000", title="Ping-pong latency, 1,000 connections", scenario="pingpong", key="ecdsa",
          connections=1000, metric="requests_per_s", unit="requests/s", extra=[], target=None, latency_reps=True),
+    # The same at a fixed arrival rate (open loop), well below every peer's closed-loop rate: what
+    # the proxy adds to each request, not how long a saturated queue is.
+    dict(name="pingpong-rate-50", title="Ping-pong latency, open loop, 50 connections at 20,000 requests/s",
+         scenario="pingpong", key="ecdsa", connections=50, metric="requests_per_s", unit="requests/s",
+         extra=["--rate", "20000"], target=None, latency_reps=True, open_loop=True),
+    dict(name="pingpong-rate-1000", title="Ping-pong latency, open loop, 1,000 connections at 15,000 requests/s",
+         scenario="pingpong", key="ecdsa", connections=1000, metric="requests_per_s", unit="requests/s",
+         extra=["--rate", "15000"], target=None, latency_reps=True, open_loop=True),
     # The same bulk transfers with an OpenSSL client (openssl_client.py: tlsfront-openssl-bulk, or
     # s_client processes); --openssl-bytes per connection.
     dict(name="openssl-download", title="Download with an OpenSSL client (backend to client)", scenario="download",
@@ -50,7 +58,7 @@ FIGURES = [
 FIGURE_NAMES = [f["name"] for f in FIGURES]
 SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"],
                    "openssl": ["openssl-download", "openssl-upload"],
-                   "latency": ["pingpong-50", "pingpong-1000"]}
+                   "latency": ["pingpong-50", "pingpong-1000", "pingpong-rate-50", "pingpong-rate-1000"]}
 ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "scale-workers", "crypto"]
 
 
