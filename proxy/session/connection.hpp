@@ -187,7 +187,7 @@ private:
     ListenerShard& metrics_;  // the listener's counters, this worker's shard
     UniqueFd client_;
     UniqueFd backend_;
-    bssl::UniquePtr<SSL> ssl_;  // freed once records_ takes over (TLS 1.3): it holds ~2.6 KiB
+    bssl::UniquePtr<SSL> ssl_;  // freed once records_ takes over (TLS 1.3): it holds ~2.5 KiB
     std::unique_ptr<StartTlsPhase> starttls_;  // STARTTLS listeners, until the relay starts
     TlsTransport tls_io_;  // ciphertext in (ring buffer) and out (pool block)
     std::unique_ptr<Tls13Records> records_;      // TLS 1.3 while relaying: tlsfront's own record layer
