@@ -490,11 +490,10 @@ def svg(r, agg):
     low = []
     if "pingpong" in agg:
         low.append(("ping-pong p99 latency", norm(agg["pingpong"], "p99", lower=True), 1.0))
-    for n in ("pingpong-50", "pingpong-1000", "pingpong-rate-50", "pingpong-rate-1000"):
-        if n in agg:
-            conns = n.split("-")[-1] + (" conns, open loop" if "rate" in n else " conns")
-            low.append((f"p99, {conns}", norm(agg[n], "p99", lower=True), 1.0))
-            low.append((f"p99.9, {conns}", norm(agg[n], "p999", lower=True), 1.0))
+    for a in (a for a in agg.values() if a.get("fig", {}).get("latency_reps")):
+        conns = f"{a['fig']['connections']} conns" + (", open loop" if a["fig"].get("open_loop") else "")
+        low.append((f"p99, {conns}", norm(a, "p99", lower=True), 1.0))
+        low.append((f"p99.9, {conns}", norm(a, "p999", lower=True), 1.0))
     if "idle" in agg:
         low.append(("idle memory per connection", norm(agg["idle"], "per_conn", lower=True), 0.25))
     if low:

@@ -58,7 +58,7 @@ FIGURES = [
 FIGURE_NAMES = [f["name"] for f in FIGURES]
 SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"],
                    "openssl": ["openssl-download", "openssl-upload"],
-                   "latency": ["pingpong-50", "pingpong-1000", "pingpong-rate-50", "pingpong-rate-1000"]}
+                   "latency": [f["name"] for f in FIGURES if f.get("latency_reps")]}
 ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "scale-workers", "crypto"]
 
 
