@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from . import peers, report, runner
+from . import peers, profile, report, runner
 
 USAGE = """\
 bench/compare [--quick] [--only tlsfront,haproxy,...] [--scenarios handshake,resume,...] [options]
@@ -37,7 +37,7 @@ def parse(argv):
                                            "idle,scale,scale-workers,crypto",
                     help="comma-separated: handshake (= handshake-rsa,handshake-ecdsa), resume, download, "
                          "upload, pingpong, latency (= pingpong-50,pingpong-1000,pingpong-rate-50,pingpong-rate-1000), openssl (= openssl-download,"
-                         "openssl-upload: s_client as the client), profile (perf on download and upload), idle, "
+                         "openssl-upload: s_client as the client), profile (perf on download, upload and the full handshakes), idle, "
                          "scale, scale-workers (tlsfront, 1 worker against 2), crypto (default: all)")
     ap.add_argument("--reps", type=int, help="repetitions of each figure (default 5; --quick 1)")
     ap.add_argument("--duration", type=int, help="seconds per throughput run (default 5; --quick 2)")
@@ -111,7 +111,7 @@ def main(argv):
     est += ("idle" in scenarios) * a.idle_reps * len(proxies) * (a.idle_hold + 4 + a.idle_connections / 700)
     est += ("scale" in scenarios) * (a.scale_hold + 5 + a.scale_connections / 700)
     est += ("crypto" in scenarios) * (1 if a.quick else 3) * 12
-    est += ("profile" in scenarios) * len([f for f in figures if f in ("download", "upload")]) * len(proxies) * \
+    est += ("profile" in scenarios) * len([f for f in figures if f in profile.FIGURES]) * len(proxies) * \
         (a.duration + 15)
     a.backend_lifetime = int(est * 3 + 900 + a.quiet_wait)
     runner.log(f"proxies {','.join(proxies)}; scenarios {','.join(scenarios)}; {a.reps} rep(s) x {a.duration} s; "

@@ -297,7 +297,7 @@ def markdown(r, agg):
               "is the one that compares the proxies.\n")
         if fig.get("latency_reps"):
             L.extend(latency.markdown(r, a, PEER_LABEL, fmt))
-    L += profile.markdown(r.get("profile"), proxies, PEER_LABEL)
+    L += profile.markdown(r.get("profile"), proxies, PEER_LABEL, r.get("crypto", {}).get("bssl"))
     L += scaling.markdown(r.get("scale_workers"), fmt, m["reps"])
     if "idle" in agg:
         a = agg["idle"]
