@@ -1,10 +1,15 @@
 """Session tickets: `ticket_key_file` shared by two processes (a fleet), rotation by prepending a
 key and reloading, a dropped key no longer resumes; without a file, in-memory keys survive a reload
-but are not shared with another process. Clients are Python's ssl (OpenSSL)."""
+but are not shared with another process; one TLS 1.3 ticket per handshake, full or resumed.
+Clients are Python's ssl and openssl s_client (OpenSSL)."""
 import base64
 import os
+import re
+import select
 import socket
 import ssl
+import subprocess
+import time
 import unittest
 
 import backends
@@ -61,6 +66,42 @@ class TicketTest(unittest.TestCase):
             return s.session_reused
         finally:
             s.close()
+
+    def s_client_session(self, port, session_in, session_out):
+        """openssl s_client -msg over TLS 1.3: one line echoed, so every ticket the proxy sent
+        (before any relayed byte) has been read. Returns (NewSessionTicket count, resumed)."""
+        cmd = ['openssl', 's_client', '-connect', f'127.0.0.1:{port}', '-noservername', '-tls1_3', '-msg',
+               '-sess_out', session_out] + (['-sess_in', session_in] if session_in else [])
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        harness.register_process(p)
+        out = b''
+        try:
+            p.stdin.write(b'ticket-probe\r\n')
+            p.stdin.flush()
+            deadline = time.monotonic() + 10 * harness.time_scale()
+            while b'\nticket-probe' not in out and time.monotonic() < deadline:
+                if select.select([p.stdout], [], [], 0.2)[0]:
+                    chunk = os.read(p.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+        finally:
+            p.stdin.close()
+            p.wait(timeout=10)
+            p.stdout.close()
+        text = out.decode(errors='replace')
+        self.assertIn('\nticket-probe', text, 'no echo through the proxy:\n' + text[-3000:])
+        return len(re.findall(r'^<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], NewSessionTicket', text, re.M)), \
+            bool(re.search(r'^Reused, TLSv1\.3', text, re.M))
+
+    def test_one_tls13_ticket_per_handshake_and_a_fresh_one_on_resumption(self):
+        # Postfix's choice (BoringSSL sends two by default): a mail client's next connection resumes
+        # with the one ticket and gets a new one in that handshake, for the connection after it.
+        d = harness.new_dir('one-ticket')
+        full, first, second = (os.path.join(d, name) for name in ('full.pem', 'first.pem', 'second.pem'))
+        self.assertEqual(self.s_client_session(self.ports[2], None, full), (1, False))
+        self.assertEqual(self.s_client_session(self.ports[2], full, first), (1, True))
+        self.assertEqual(self.s_client_session(self.ports[2], first, second), (1, True))
 
     def reload_all(self, processes):
         for tf in processes:
