@@ -252,7 +252,11 @@ void Connection::handshake_complete() {
     metrics_.handshakes[SSL_version(ssl_.get()) == TLS1_3_VERSION][SSL_session_reused(ssl_.get()) ? 1 : 0].add();
     metrics_.handshake_latency.observe(now_us - phase_started_us_);
     phase_started_us_ = now_us;
-    flush_to_client();  // TLS 1.2 Finished, TLS 1.3 tickets
+    // TLS 1.2: our Finished, which the client waits for. TLS 1.3: only the ticket, which no client
+    // waits for: it goes out with the backend's first bytes (a mail server's greeting), one send
+    // and one segment instead of two; a session that ends first sends it with its close_notify.
+    if (SSL_version(ssl_.get()) == TLS1_3_VERSION) set(tickets_held);
+    flush_to_client();
     if (tls_io_.in_len == 0) release_client_input();
     if (backend_out_) {  // the PROXY header accumulator, consumed by now: a client cannot send
         worker_.send_buffers().release(backend_out_);  // past its Finished before our reply
@@ -398,6 +402,7 @@ void Connection::close_after_flush(CloseReason reason, const char* error) {
     reason_ = reason;
     error_ = error;
     if (state_ >= State::flushing) return;
+    clear(tickets_held);
     flush_to_client();
     if (!has(client_send_busy)) return close(reason, error);
     state_ = State::flushing;

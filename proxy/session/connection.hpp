@@ -110,6 +110,7 @@ private:
         backend_spoke_last = 1 << 10,  // the last bytes relayed came from the backend and ended a line
         counted_idle = 1 << 11,        // counted in the listener's idle gauge
         plaintext = 1 << 12,           // SMTP optional without STARTTLS: relayed without TLS
+        tickets_held = 1 << 13,        // TLS 1.3 tickets wait to go out with the backend's first bytes
     };
     bool has(Flag f) const { return flags_ & f; }
     void set(Flag f) { flags_ |= f; }

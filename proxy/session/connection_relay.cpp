@@ -60,7 +60,7 @@ void Connection::release_backend_input() {
 }
 
 void Connection::flush_to_client() {
-    if (!has(client_send_busy) && tls_io_.out_len > client_sent_) submit(IoOp::client_send);
+    if (!has(client_send_busy) && !has(tickets_held) && tls_io_.out_len > client_sent_) submit(IoOp::client_send);
 }
 
 void Connection::flush_to_backend() {
@@ -180,6 +180,7 @@ void Connection::on_backend_received(int result, uint32_t cqe_flags) {
 
 void Connection::pump_backend_to_client() {
     if (state_ != State::relaying || has(client_send_busy) || has(close_notify_queued)) return;
+    if (backend_in_len_ > 0 || has(backend_eof)) clear(tickets_held);
     ensure_client_output();
     if (records_ && !seal_key_update_if_owed()) {  // no room for it yet: what is queued goes first
         if (state_ == State::relaying) flush_to_client();

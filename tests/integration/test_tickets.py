@@ -1,6 +1,7 @@
 """Session tickets: `ticket_key_file` shared by two processes (a fleet), rotation by prepending a
 key and reloading, a dropped key no longer resumes; without a file, in-memory keys survive a reload
-but are not shared with another process; one TLS 1.3 ticket per handshake, full or resumed.
+but are not shared with another process; one TLS 1.3 ticket per handshake, full or resumed, sent
+with the backend's first bytes.
 Clients are Python's ssl and openssl s_client (OpenSSL)."""
 import base64
 import os
@@ -102,6 +103,45 @@ class TicketTest(unittest.TestCase):
         self.assertEqual(self.s_client_session(self.ports[2], None, full), (1, False))
         self.assertEqual(self.s_client_session(self.ports[2], full, first), (1, True))
         self.assertEqual(self.s_client_session(self.ports[2], first, second), (1, True))
+
+    def test_tls13_ticket_goes_out_with_the_backends_first_bytes(self):
+        # Python's ssl over a raw socket (MemoryBIO), to see what reaches the client and when.
+        ctx = tlsclient.client_context(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
+        raw = socket.create_connection(('127.0.0.1', self.ports[2]), timeout=10)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname='test.example')
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                self.assertTrue(data, 'the proxy closed during the handshake')
+                incoming.write(data)
+        raw.sendall(outgoing.read())  # the client's Finished
+        # The echo backend says nothing until spoken to, so neither does the proxy: no ticket yet.
+        self.assertEqual(select.select([raw], [], [], 1.0)[0], [], 'bytes came before the backend spoke')
+        tls.write(b'first words\r\n')
+        raw.sendall(outgoing.read())
+        first = raw.recv(65536)
+        records, at = 0, 0
+        while at + 5 <= len(first):
+            records += 1
+            at += 5 + int.from_bytes(first[at + 3:at + 5], 'big')
+        self.assertGreaterEqual(records, 2, 'the ticket and the echo came in separate sends')
+        incoming.write(first)
+        echoed = b''
+        while b'\n' not in echoed:
+            try:
+                echoed += tls.read(65536)
+            except ssl.SSLWantReadError:
+                data = raw.recv(65536)
+                self.assertTrue(data, 'the proxy closed before the echo')
+                incoming.write(data)
+        self.assertEqual(echoed, b'first words\r\n')
+        self.assertTrue(tls.session.has_ticket, 'no ticket arrived with the echo')
 
     def reload_all(self, processes):
         for tf in processes:
