@@ -127,6 +127,7 @@ private:
     void count_close(CloseReason reason, const char* error);
     // Relaying with nothing in flight or buffered either way.
     bool quiet() const;
+    bool fin_follows() const;
     void close(CloseReason reason, const char* error = nullptr);
     void finish();
     void log_close() const;
