@@ -410,6 +410,7 @@ void Connection::close_after_flush(CloseReason reason, const char* error) {
     error_ = error;
     if (state_ >= State::flushing) return;
     clear(tickets_held);
+    if (held_tickets_) ensure_client_output();
     flush_to_client();
     if (!has(client_send_busy)) return close(reason, error);
     state_ = State::flushing;

@@ -195,6 +195,8 @@ private:
     std::unique_ptr<Tls13Records> records_;      // TLS 1.3 while relaying: tlsfront's own record layer
     std::unique_ptr<uint8_t[]> partial_record_;  // a record split across two receives, while it is
     uint32_t partial_length_ = 0;                // (Tls13Records::kMaxRecord bytes)
+    uint32_t held_tickets_length_ = 0;
+    std::unique_ptr<uint8_t[]> held_tickets_;  // the TLS 1.3 ticket, while tickets_held and no block
     SessionLogFacts released_session_;  // what the close log needs once ssl_ is freed (records_)
     uint32_t client_sent_ = 0;
     uint16_t client_in_buffer_ = kNoBuffer;

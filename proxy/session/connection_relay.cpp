@@ -27,12 +27,23 @@ void Connection::ensure_client_output() {
     if (!tls_io_.out) {
         tls_io_.out = worker_.send_buffers().acquire();
         tls_io_.out_cap = worker_.send_buffers().block_size();
-        tls_io_.out_len = 0;
+        tls_io_.out_len = held_tickets_length_;
+        if (held_tickets_) std::memcpy(tls_io_.out, held_tickets_.get(), held_tickets_length_);
+        held_tickets_.reset();
+        held_tickets_length_ = 0;
     }
 }
 
-// Gives back send blocks that hold nothing: an idle connection keeps no I/O memory.
+// Gives back send blocks that hold nothing: an idle connection keeps no I/O memory. A ticket that
+// waits for the backend's first bytes (a silent backend can take until idle_timeout) waits in a
+// buffer of its own size, not in a send block.
 void Connection::release_idle_output() {
+    if (has(tickets_held) && tls_io_.out && tls_io_.out_len > 0 && client_sent_ == 0 && !has(client_send_busy)) {
+        held_tickets_ = std::make_unique_for_overwrite<uint8_t[]>(tls_io_.out_len);
+        std::memcpy(held_tickets_.get(), tls_io_.out, tls_io_.out_len);
+        held_tickets_length_ = tls_io_.out_len;
+        tls_io_.out_len = 0;
+    }
     if (tls_io_.out && tls_io_.out_len == 0 && !has(client_send_busy)) {
         worker_.send_buffers().release(tls_io_.out);
         tls_io_.out = nullptr;

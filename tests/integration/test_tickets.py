@@ -1,7 +1,7 @@
 """Session tickets: `ticket_key_file` shared by two processes (a fleet), rotation by prepending a
 key and reloading, a dropped key no longer resumes; without a file, in-memory keys survive a reload
 but are not shared with another process; one TLS 1.3 ticket per handshake, full or resumed, sent
-with the backend's first bytes.
+with the backend's first bytes (kept outside the send blocks while a silent backend makes it wait).
 Clients are Python's ssl and openssl s_client (OpenSSL)."""
 import base64
 import os
@@ -105,43 +105,15 @@ class TicketTest(unittest.TestCase):
         self.assertEqual(self.s_client_session(self.ports[2], first, second), (1, True))
 
     def test_tls13_ticket_goes_out_with_the_backends_first_bytes(self):
-        # Python's ssl over a raw socket (MemoryBIO), to see what reaches the client and when.
-        ctx = tlsclient.client_context(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
-        raw = socket.create_connection(('127.0.0.1', self.ports[2]), timeout=10)
-        self.addCleanup(raw.close)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname='test.example')
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                data = raw.recv(65536)
-                self.assertTrue(data, 'the proxy closed during the handshake')
-                incoming.write(data)
-        raw.sendall(outgoing.read())  # the client's Finished
+        client = BioClient(self, self.ports[2])
         # The echo backend says nothing until spoken to, so neither does the proxy: no ticket yet.
-        self.assertEqual(select.select([raw], [], [], 1.0)[0], [], 'bytes came before the backend spoke')
-        tls.write(b'first words\r\n')
-        raw.sendall(outgoing.read())
-        first = raw.recv(65536)
-        records, at = 0, 0
-        while at + 5 <= len(first):
-            records += 1
-            at += 5 + int.from_bytes(first[at + 3:at + 5], 'big')
-        self.assertGreaterEqual(records, 2, 'the ticket and the echo came in separate sends')
-        incoming.write(first)
-        echoed = b''
-        while b'\n' not in echoed:
-            try:
-                echoed += tls.read(65536)
-            except ssl.SSLWantReadError:
-                data = raw.recv(65536)
-                self.assertTrue(data, 'the proxy closed before the echo')
-                incoming.write(data)
-        self.assertEqual(echoed, b'first words\r\n')
-        self.assertTrue(tls.session.has_ticket, 'no ticket arrived with the echo')
+        self.assertFalse(client.readable(1.0), 'bytes came before the backend spoke')
+        client.write(b'first words\r\n')
+        first = client.raw.recv(65536)
+        self.assertGreaterEqual(len(records_in(first)), 2, 'the ticket and the echo came in separate sends')
+        client.incoming.write(first)
+        self.assertEqual(client.read_line(), b'first words\r\n')
+        self.assertTrue(client.tls.session.has_ticket, 'no ticket arrived with the echo')
 
     def reload_all(self, processes):
         for tf in processes:
@@ -185,6 +157,92 @@ class TicketTest(unittest.TestCase):
                          r"': line 2: key decodes to 9 bytes, want 48 or 80$")
         self.write_keys(self.first_key, self.second_key)
         self.reload_all([tf])
+
+
+def records_in(data):
+    """The TLS record lengths in `data`, a run of whole records."""
+    lengths, at = [], 0
+    while at + 5 <= len(data):
+        lengths.append(int.from_bytes(data[at + 3:at + 5], 'big'))
+        at += 5 + lengths[-1]
+    return lengths
+
+
+class BioClient:
+    """A TLS 1.3 client (Python ssl) over a raw socket through MemoryBIOs, so a test sees what
+    reaches the client and when. The handshake is done on construction."""
+
+    def __init__(self, test, port):
+        ctx = tlsclient.client_context(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
+        self.test = test
+        self.raw = socket.create_connection(('127.0.0.1', port), timeout=10)
+        test.addCleanup(self.raw.close)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname='test.example')
+        self.until_done(self.tls.do_handshake, 'the handshake')
+
+    def until_done(self, step, what):
+        """Runs `step` (an SSLObject call) to completion, moving bytes both ways."""
+        while True:
+            try:
+                result = step()
+                self.raw.sendall(self.outgoing.read())
+                return result
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.outgoing.read())
+                data = self.raw.recv(65536)
+                self.test.assertTrue(data, f'the proxy closed during {what}')
+                self.incoming.write(data)
+
+    def readable(self, seconds):
+        return bool(select.select([self.raw], [], [], seconds)[0])
+
+    def write(self, data):
+        self.tls.write(data)
+        self.raw.sendall(self.outgoing.read())
+
+    def read_line(self):
+        line = b''
+        while not line.endswith(b'\n'):
+            line += self.until_done(lambda: self.tls.read(65536), 'a read')
+        return line
+
+
+class TicketWaitingForSilentBackendTest(unittest.TestCase):
+    """A TLS 1.3 ticket that waits for a backend's first bytes holds no send block (the session is
+    counted idle), and still reaches the client, with close_notify, when the session ends first."""
+
+    @classmethod
+    def setUpClass(cls):
+        pki = certs.get_pki()
+        cls.silent = backends.SilentBackend()
+        cls.addClassCleanup(cls.silent.close)
+        cls.port, cls.admin = harness.free_port(), harness.free_port()
+        cfg = harness.make_config(tls={'cert': pki.global_.cert, 'key': pki.global_.key},
+                                  server={'admin': f'127.0.0.1:{cls.admin}'},
+                                  listeners=[{'name': 'waiting', 'listen': f'127.0.0.1:{cls.port}',
+                                              'protocol': 'imap', 'backend': cls.silent.address}])
+        cls.tf = harness.start_tlsfront(cls, cfg, 'ticket-wait')
+        cls.tf.wait_for('admin', address=f'127.0.0.1:{cls.admin}')
+
+    def idle_sessions(self):
+        status, head, body = harness.http_get(self.admin, '/metrics')
+        self.assertEqual(status, 200, head)
+        m = re.search(r'^tlsfront_connections_idle\{listener="waiting"\} (\d+)$', body.decode(), re.M)
+        return int(m.group(1)) if m else None
+
+    def test_ticket_waits_outside_the_send_blocks_and_goes_with_close_notify(self):
+        before = self.silent.count()
+        clients = [BioClient(self, self.port) for _ in range(3)]
+        self.silent.wait_conn(before + 2)
+        self.assertTrue(harness.wait_until(lambda: self.idle_sessions() == 3, 5 * harness.time_scale()),
+                        f'idle sessions: {self.idle_sessions()} of 3 waiting for the backend')
+        self.assertFalse(clients[0].readable(0.5), 'bytes came before the backend spoke')
+        # close_notify from the client: the backend sees EOF and hangs up, the proxy answers with the
+        # ticket that waited, then its close_notify
+        client = clients[0]
+        client.until_done(client.tls.unwrap, 'the close')
+        self.assertTrue(client.tls.session.has_ticket, 'the waiting ticket was lost at the close')
 
 
 if __name__ == '__main__':
