@@ -16,6 +16,7 @@ import unittest
 import backends
 import certs
 import harness
+import hostile
 import tlsclient
 
 
@@ -226,10 +227,7 @@ class TicketWaitingForSilentBackendTest(unittest.TestCase):
         cls.tf.wait_for('admin', address=f'127.0.0.1:{cls.admin}')
 
     def idle_sessions(self):
-        status, head, body = harness.http_get(self.admin, '/metrics')
-        self.assertEqual(status, 200, head)
-        m = re.search(r'^tlsfront_connections_idle\{listener="waiting"\} (\d+)$', body.decode(), re.M)
-        return int(m.group(1)) if m else None
+        return hostile.metric(hostile.metrics(self.admin), 'tlsfront_connections_idle', listener='waiting')
 
     def test_ticket_waits_outside_the_send_blocks_and_goes_with_close_notify(self):
         before = self.silent.count()
