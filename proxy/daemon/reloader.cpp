@@ -1,7 +1,9 @@
 // Reload: validate everything, open what is new, publish, log.
 #include "proxy/daemon/reloader.hpp"
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "proxy/common/log.hpp"
 #include "proxy/daemon/snapshot_builder.hpp"
@@ -32,6 +34,26 @@ void Reloader::warn_about_restart_only_changes(const Config& next) const {
     if (next.server.admin != now.admin) warn("admin");
 }
 
+// The reload is reported (log, systemd's READY=1) once every worker has taken the new snapshot: a
+// client that connects after `systemctl reload` returns gets the new certificates. A worker takes
+// it at the end of its current batch of completions, within milliseconds; a stuck one is reported.
+void Reloader::wait_for_workers(uint64_t generation) const {
+    constexpr auto kLimit = std::chrono::seconds(2);
+    auto deadline = std::chrono::steady_clock::now() + kLimit;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        while (workers_[i]->adopted_generation() < generation) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                LogLine(LogLevel::warn, "reload_worker_late")
+                    .field("worker", i)
+                    .field("generation", generation)
+                    .field("msg", "the worker has not taken the new configuration after 2 s");
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    }
+}
+
 bool Reloader::reload() {
     uint64_t generation = current_->generation + 1;
     std::shared_ptr<const ConfigSnapshot> next;
@@ -52,6 +74,7 @@ bool Reloader::reload() {
     for (const auto& warning : next->certificates->warnings()) LogLine(LogLevel::warn, "certificate").field("msg", warning);
     configure_logging(next->config.server.log_level, next->config.server.log_format);
     for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->post_update(WorkerUpdate{next, std::move(new_sockets[i])});
+    wait_for_workers(generation);
     listeners_.commit(*next);
     current_ = std::move(next);
     status_.set_snapshot(current_);

@@ -30,6 +30,7 @@ public:
 
 private:
     void warn_about_restart_only_changes(const Config& next) const;
+    void wait_for_workers(uint64_t generation) const;
 
     std::string config_path_;
     std::shared_ptr<const ConfigSnapshot> current_;

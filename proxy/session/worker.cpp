@@ -37,6 +37,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const ConfigSnapshot> snapshot, S
                ListenerMetricsTable& metrics, std::vector<WorkerListener> listeners)
     : index_(index), counters_(counters), metrics_(metrics), send_buffers_(kSendBlockSize),
       wake_fd_(eventfd(0, EFD_CLOEXEC)) {
+    adopted_generation_.store(snapshot->generation, std::memory_order_relaxed);
     uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
     for (auto& listener : listeners) add_slot(std::move(listener));
     tick_interval_.tv_nsec = kTickNanoseconds;
@@ -180,15 +181,18 @@ void Worker::take_updates() {
 // A new snapshot: new connections use it from now on; the ones already open keep theirs. Sockets
 // whose address the new config still names keep serving (no connection attempt is refused).
 void Worker::adopt(std::shared_ptr<const ConfigSnapshot> snapshot, std::vector<WorkerListener> new_sockets) {
-    if (draining_) return;  // the sockets close with the update
-    uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
-    for (auto& slot : listeners_)
-        if (!slot->retiring) retarget(*slot);
-    for (auto& socket : new_sockets) {
-        add_slot(std::move(socket));
-        if (!listeners_.back()->retiring && !accept_paused_) arm_accept(*listeners_.back());
+    uint64_t generation = snapshot->generation;
+    if (!draining_) {  // draining: the sockets close with the update
+        uses_.push_back(std::make_unique<SnapshotUse>(std::move(snapshot)));
+        for (auto& slot : listeners_)
+            if (!slot->retiring) retarget(*slot);
+        for (auto& socket : new_sockets) {
+            add_slot(std::move(socket));
+            if (!listeners_.back()->retiring && !accept_paused_) arm_accept(*listeners_.back());
+        }
+        prune_uses();
     }
-    prune_uses();
+    adopted_generation_.store(generation, std::memory_order_release);
 }
 
 // Old snapshots with no connection left are let go (the last worker to let go frees it).

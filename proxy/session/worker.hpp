@@ -50,6 +50,9 @@ public:
     // From another thread: when the loop last ran its tick (CLOCK_MONOTONIC_COARSE ms); a worker
     // whose tick is seconds old is stuck.
     uint64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
+    // From another thread: the generation of the newest snapshot this worker has taken; every
+    // connection it accepts from then on uses it.
+    uint64_t adopted_generation() const { return adopted_generation_.load(std::memory_order_acquire); }
 
     // For connections.
     io_uring_sqe* next_sqe();
@@ -100,6 +103,7 @@ private:
     SharedCounters& counters_;
     ListenerMetricsTable& metrics_;
     std::atomic<uint64_t> last_tick_ms_{0};
+    std::atomic<uint64_t> adopted_generation_{0};
     WorkerMailbox mailbox_;
     std::atomic<bool> stop_requested_{false};
     std::vector<std::unique_ptr<SnapshotUse>> uses_;  // back() is the current snapshot
