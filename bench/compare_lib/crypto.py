@@ -7,6 +7,8 @@ import shutil
 import statistics
 import subprocess
 
+from . import procfs
+
 BSSL_TESTS = [
     # (filter, description in bssl-tool's JSON, our key)
     ("RSA 2048", "RSA 2048 signing", "rsa2048_sign_per_s"),
@@ -143,17 +145,6 @@ def _ec_sources(lib):
     return sorted({m.decode() for m in re.findall(rb"src/crypto/(?:fipsmodule/ec|curve25519)/[\w.-]+\.c", data)})
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def build_evidence():
     """Instruction counts, .rodata size, for BoringSSL's and OpenSSL's libcrypto; the EC sources in BoringSSL;
     whether this CPU has AVX-512 IFMA (which OpenSSL 3 uses for RSA-2048 and BoringSSL has no code for)."""
@@ -161,7 +152,7 @@ def build_evidence():
         return {"available": False, "note": "no objdump (Debian package binutils)"}
     out = {"available": True, "command": "objdump -d --no-show-raw-insn LIB (mnemonics counted in Python); "
                                          "objdump -h LIB (.rodata)", "libs": {},
-           "cpu_avx512ifma": "avx512ifma" in _cpu_flags()}
+           "cpu_avx512ifma": "avx512ifma" in procfs.cpuinfo_field("flags").split()}
     for name, lib in (("bssl", BSSL_LIB), ("openssl", OPENSSL_LIB)):
         if os.path.exists(lib):
             out["libs"][name] = {"path": lib, "instructions": _instruction_counts(lib), "rodata": _rodata_bytes(lib)}

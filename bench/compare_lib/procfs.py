@@ -62,6 +62,18 @@ def rss_sum(pids):
     return sum(rss_bytes(pid) for pid in pids)
 
 
+def cpuinfo_field(name):
+    """The first value of `name` in /proc/cpuinfo ("model name", "flags"); "" when absent."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.split(":", 1)[0].strip() == name:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def core_times():
     """{cpu index: (busy ticks, total ticks, task ticks)} from /proc/stat. Busy =
     user+nice+system+irq+softirq; iowait (io_uring waits show there), idle and steal are not busy.

@@ -149,9 +149,8 @@ def markdown(profile, proxies, labels, crypto=None):
              "proxy's own system calls, which on loopback includes delivering the bytes into the receiving "
              "socket (for a handshake: the other side's share of both TCP handshakes) and the wake-up of the "
              "process on the other core.\n")
-    # In the order the figures run (results.json keeps its keys sorted, --report-only reads them so)
-    order = {name: i for i, name in enumerate(HANDSHAKES + BULK)}
-    for name, per_proxy in sorted(profile["figures"].items(), key=lambda item: order.get(item[0], len(order))):
+    from .runner import in_run_order  # runner imports this module
+    for name, per_proxy in in_run_order(profile["figures"]):
         shown = [p for p in proxies if p in per_proxy and cost_of(per_proxy[p]) is not None]
         if shown and name in HANDSHAKES:
             L += handshake_markdown(name, per_proxy, shown, labels, (crypto or {}).get(CEILING_KEYS[name]))

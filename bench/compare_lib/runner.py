@@ -62,6 +62,13 @@ SCENARIO_GROUPS = {"handshake": ["handshake-rsa", "handshake-ecdsa"],
 ALL_SCENARIOS = FIGURE_NAMES + ["profile", "idle", "scale", "scale-workers", "crypto"]
 
 
+def in_run_order(by_figure):
+    """(figure name, value) pairs of a dict keyed by figure name, in the order the figures run:
+    results.json keeps its keys sorted, and --report-only reads them so."""
+    order = {f["name"]: i for i, f in enumerate(FIGURES)}
+    return sorted(by_figure.items(), key=lambda item: order.get(item[0], len(order)))
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -90,12 +97,7 @@ def run_client(argv, timeout):
 
 
 def machine_facts():
-    cpu = ""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = procfs.cpuinfo_field("model name")
     mem = ""
     with open("/proc/meminfo") as f:
         for line in f:

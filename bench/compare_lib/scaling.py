@@ -174,10 +174,8 @@ def markdown(sw, fmt, reps):
                      f"{(fmt(a['ratio'], 2) + '×') if last and a['ratio'] else ''} | "
                      f"{(fmt(a['scaling'], 2) + '×') if last and a['scaling'] else ''} | {split} |")
     L.append("")
-    from .runner import FIGURES as ALL_FIGURES  # the run's order; results.json keeps its keys sorted
-    order = {f["name"]: i for i, f in enumerate(ALL_FIGURES)}
-    commands = sorted(sw.get("commands", {}).items(), key=lambda item: order.get(item[0], len(order)))
-    L.append("Commands: " + "; ".join(f"{k}: `{v}`" for k, v in commands) + ".")
+    from .runner import in_run_order  # runner imports this module
+    L.append("Commands: " + "; ".join(f"{k}: `{v}`" for k, v in in_run_order(sw.get("commands", {}))) + ".")
     if sw.get("failures"):
         L.append("Failures: " + "; ".join(sw["failures"]) + ".")
     if sw.get("config"):

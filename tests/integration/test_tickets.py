@@ -9,14 +9,13 @@ import re
 import select
 import socket
 import ssl
-import subprocess
-import time
 import unittest
 
 import backends
 import certs
 import harness
 import hostile
+import mailclients
 import tlsclient
 
 
@@ -74,23 +73,7 @@ class TicketTest(unittest.TestCase):
         (before any relayed byte) has been read. Returns (NewSessionTicket count, resumed)."""
         cmd = ['openssl', 's_client', '-connect', f'127.0.0.1:{port}', '-noservername', '-tls1_3', '-msg',
                '-sess_out', session_out] + (['-sess_in', session_in] if session_in else [])
-        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        harness.register_process(p)
-        out = b''
-        try:
-            p.stdin.write(b'ticket-probe\r\n')
-            p.stdin.flush()
-            deadline = time.monotonic() + 10 * harness.time_scale()
-            while b'\nticket-probe' not in out and time.monotonic() < deadline:
-                if select.select([p.stdout], [], [], 0.2)[0]:
-                    chunk = os.read(p.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-        finally:
-            p.stdin.close()
-            p.wait(timeout=10)
-            p.stdout.close()
+        out, _ = mailclients.interactive(cmd, [b'ticket-probe\r\n'], b'\nticket-probe', timeout=10)
         text = out.decode(errors='replace')
         self.assertIn('\nticket-probe', text, 'no echo through the proxy:\n' + text[-3000:])
         return len(re.findall(r'^<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], NewSessionTicket', text, re.M)), \
@@ -106,15 +89,15 @@ class TicketTest(unittest.TestCase):
         self.assertEqual(self.s_client_session(self.ports[2], first, second), (1, True))
 
     def test_tls13_ticket_goes_out_with_the_backends_first_bytes(self):
-        client = BioClient(self, self.ports[2])
+        client = tls13_bio_client(self, self.ports[2])
         # The echo backend says nothing until spoken to, so neither does the proxy: no ticket yet.
-        self.assertFalse(client.readable(1.0), 'bytes came before the backend spoke')
+        self.assertFalse(readable(client, 1.0), 'bytes came before the backend spoke')
         client.write(b'first words\r\n')
-        first = client.raw.recv(65536)
+        first = client.sock.recv(65536)
         self.assertGreaterEqual(len(records_in(first)), 2, 'the ticket and the echo came in separate sends')
         client.incoming.write(first)
-        self.assertEqual(client.read_line(), b'first words\r\n')
-        self.assertTrue(client.tls.session.has_ticket, 'no ticket arrived with the echo')
+        self.assertEqual(client.read_until_close(want=13), (b'first words\r\n', 'enough'))
+        self.assertTrue(client.obj.session.has_ticket, 'no ticket arrived with the echo')
 
     def reload_all(self, processes):
         for tf in processes:
@@ -169,44 +152,17 @@ def records_in(data):
     return lengths
 
 
-class BioClient:
-    """A TLS 1.3 client (Python ssl) over a raw socket through MemoryBIOs, so a test sees what
-    reaches the client and when. The handshake is done on construction."""
+def tls13_bio_client(test, port):
+    """tlsclient.BioTls over TLS 1.3, handshake done: the test sees what reaches the client and when."""
+    ctx = tlsclient.client_context(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
+    client = tlsclient.BioTls(port, servername='test.example', ctx=ctx)
+    test.addCleanup(client.close)
+    client.handshake()
+    return client
 
-    def __init__(self, test, port):
-        ctx = tlsclient.client_context(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
-        self.test = test
-        self.raw = socket.create_connection(('127.0.0.1', port), timeout=10)
-        test.addCleanup(self.raw.close)
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname='test.example')
-        self.until_done(self.tls.do_handshake, 'the handshake')
 
-    def until_done(self, step, what):
-        """Runs `step` (an SSLObject call) to completion, moving bytes both ways."""
-        while True:
-            try:
-                result = step()
-                self.raw.sendall(self.outgoing.read())
-                return result
-            except ssl.SSLWantReadError:
-                self.raw.sendall(self.outgoing.read())
-                data = self.raw.recv(65536)
-                self.test.assertTrue(data, f'the proxy closed during {what}')
-                self.incoming.write(data)
-
-    def readable(self, seconds):
-        return bool(select.select([self.raw], [], [], seconds)[0])
-
-    def write(self, data):
-        self.tls.write(data)
-        self.raw.sendall(self.outgoing.read())
-
-    def read_line(self):
-        line = b''
-        while not line.endswith(b'\n'):
-            line += self.until_done(lambda: self.tls.read(65536), 'a read')
-        return line
+def readable(client, seconds):
+    return bool(select.select([client.sock], [], [], seconds)[0])
 
 
 class TicketWaitingForSilentBackendTest(unittest.TestCase):
@@ -231,16 +187,17 @@ class TicketWaitingForSilentBackendTest(unittest.TestCase):
 
     def test_ticket_waits_outside_the_send_blocks_and_goes_with_close_notify(self):
         before = self.silent.count()
-        clients = [BioClient(self, self.port) for _ in range(3)]
+        clients = [tls13_bio_client(self, self.port) for _ in range(3)]
         self.silent.wait_conn(before + 2)
         self.assertTrue(harness.wait_until(lambda: self.idle_sessions() == 3, 5 * harness.time_scale()),
                         f'idle sessions: {self.idle_sessions()} of 3 waiting for the backend')
-        self.assertFalse(clients[0].readable(0.5), 'bytes came before the backend spoke')
+        self.assertFalse(readable(clients[0], 0.5), 'bytes came before the backend spoke')
         # close_notify from the client: the backend sees EOF and hangs up, the proxy answers with the
         # ticket that waited, then its close_notify
         client = clients[0]
-        client.until_done(client.tls.unwrap, 'the close')
-        self.assertTrue(client.tls.session.has_ticket, 'the waiting ticket was lost at the close')
+        client.send_close_notify()
+        self.assertEqual(client.read_until_close(), (b'', 'close_notify'))
+        self.assertTrue(client.obj.session.has_ticket, 'the waiting ticket was lost at the close')
 
 
 if __name__ == '__main__':
